@@ -1,0 +1,582 @@
+"""The rooms engine: namespaces -> rooms -> socket ids, events in, deliveries out.
+
+Two indexes per namespace, kept in step: ``room -> {sid: None}`` and ``sid -> {room: None}``.
+Dicts, not sets: they keep insertion order (so deliveries come in target-room order, then join
+order, as in Socket.IO), a ``dict[str, None]`` is about half the size of a set, holds nothing
+the garbage collector needs to scan, and ``dict.copy`` of a room is a memory copy. Every
+operation costs O(size of what it touches): a disconnect walks the rooms of that socket only.
+
+The engine never reads a clock: calls that involve time take ``now`` (monotonic seconds) and
+``next_deadline()`` says when to call ``advance(now)`` again.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterable
+from typing import Any, Final
+
+from . import _events as ev
+from ._acks import AckTracker, check_time
+from ._errors import DuplicateSocketError, LocalProtocolError, UnknownSocketError
+from ._events import Event
+from ._names import Room, normalize_namespace, normalize_room, normalize_rooms
+from ._outputs import (
+    AckCompleted,
+    Connected,
+    Deliveries,
+    Output,
+    RoomCreated,
+    RoomDeleted,
+    RoomJoined,
+    RoomLeft,
+    SocketDisconnected,
+    SocketDisconnecting,
+)
+from ._state import Operation, SocketState, next_state
+
+__all__ = ["Namespace", "RoomEngine", "default_id_factory"]
+
+_PENDING: Final = SocketState.PENDING
+_DISCONNECTING: Final = SocketState.DISCONNECTING
+
+#: The reason a host-initiated disconnect carries unless told otherwise (Socket.IO's name).
+SERVER_DISCONNECT: Final = "server namespace disconnect"
+
+
+def default_id_factory() -> str:
+    """128 random bits from :mod:`secrets`, URL-safe base64: 22 characters."""
+    return secrets.token_urlsafe(16)
+
+
+def _check_sid(sid: object) -> str:
+    if type(sid) is not str:
+        raise LocalProtocolError(f"a socket id must be a str, not {type(sid).__name__}")
+    return sid
+
+
+class RoomEngine:
+    """All namespaces of one server, and the broadcast acknowledgements in flight.
+
+    ``id_factory`` makes socket ids (default: :func:`default_id_factory`); ``notices=True``
+    makes every membership change also return room notices (:class:`RoomCreated`,
+    :class:`RoomJoined`, :class:`RoomLeft`, :class:`RoomDeleted`). They cost nothing when
+    off.
+    """
+
+    def __init__(
+        self, *, id_factory: Callable[[], str] = default_id_factory, notices: bool = False
+    ) -> None:
+        self.id_factory = id_factory
+        self.notices = notices
+        self._namespaces: dict[str, Namespace] = {}
+        #: The broadcast acknowledgements in flight, shared by all namespaces.
+        self.acks = AckTracker()
+
+    def namespace(self, name: str = "/") -> Namespace:
+        """The namespace called ``name`` (``"chat"`` means ``"/chat"``), created if new."""
+        existing = self._namespaces.get(name)
+        if existing is not None:
+            return existing
+        name = normalize_namespace(name)
+        nsp = self._namespaces.get(name)
+        if nsp is None:
+            nsp = self._namespaces[name] = Namespace(self, name)
+        return nsp
+
+    def handle(self, event: Event) -> list[Output]:
+        """Apply one input event; the outputs of the matching ``Namespace`` method."""
+        handler = _HANDLERS.get(type(event))
+        if handler is None:
+            raise LocalProtocolError(f"not an engine event: {event!r}")
+        return handler(self, event)
+
+    def namespaces(self) -> tuple[str, ...]:
+        """Names of the namespaces created so far, in creation order."""
+        return tuple(self._namespaces)
+
+    # -- time and acknowledgements --------------------------------------------------------
+
+    def next_deadline(self) -> float | None:
+        """When ``advance`` must next be called, or ``None`` if nothing is waiting."""
+        return self.acks.next_deadline()
+
+    def advance(self, now: float) -> list[Output]:
+        """Time is ``now``: complete every acknowledgement whose deadline has passed."""
+        return self.acks.advance(now)
+
+
+class Namespace:
+    """The rooms and sockets of one namespace. Obtain it with ``RoomEngine.namespace()``."""
+
+    def __init__(self, engine: RoomEngine, name: str) -> None:
+        self.engine = engine
+        self.name = name
+        self._rooms: dict[Room, dict[str, None]] = {}
+        self._rooms_of: dict[str, dict[Room, None]] = {}
+        # Connected sockets in connection order: the whole-namespace broadcast copies it.
+        self._receiving: dict[str, None] = {}
+        # Pending and disconnecting sockets: present in rooms, skipped by broadcasts.
+        self._not_receiving: dict[str, SocketState] = {}
+        self._disconnect_reasons: dict[str, tuple[str, bool]] = {}
+
+    def __repr__(self) -> str:
+        return f"<Namespace {self.name!r}: {len(self._rooms_of)} sockets, {len(self._rooms)} rooms>"
+
+    # -- queries ---------------------------------------------------------------------------
+
+    def state_of(self, sid: str) -> SocketState:
+        """The socket's state; :class:`UnknownSocketError` if it is not here."""
+        if sid in self._receiving:
+            return SocketState.CONNECTED
+        state = self._not_receiving.get(sid)
+        if state is None:
+            raise self._unknown(sid)
+        return state
+
+    def is_connected(self, sid: str) -> bool:
+        """True if ``sid`` is connected and receives broadcasts."""
+        return sid in self._receiving
+
+    def rooms_of(self, sid: str) -> tuple[Room, ...]:
+        """The rooms of ``sid`` in join order (its id room included while it is in it)."""
+        rooms = self._rooms_of.get(sid)
+        if rooms is None:
+            raise self._unknown(sid)
+        return tuple(rooms)
+
+    def members_of(
+        self,
+        rooms: Iterable[Room] | Room | None = None,
+        *,
+        except_: Iterable[Room] | Room = (),
+        sids: Iterable[str] | None = None,
+    ) -> tuple[str, ...]:
+        """The connected sockets a broadcast with this selection would reach, in order."""
+        return tuple(self._select(rooms, except_, sids, None))
+
+    def rooms(self) -> tuple[Room, ...]:
+        """Every room of the namespace, socket id rooms included, in creation order."""
+        return tuple(self._rooms)
+
+    def sockets(self) -> tuple[str, ...]:
+        """Every socket of the namespace in any state, in connection order."""
+        return tuple(self._rooms_of)
+
+    def count_members(self, room: Room) -> int:
+        """Number of sockets in ``room`` (any state); 0 if it does not exist."""
+        members = self._rooms.get(normalize_room(room))
+        return 0 if members is None else len(members)
+
+    def count_rooms(self) -> int:
+        return len(self._rooms)
+
+    def count_sockets(self) -> int:
+        return len(self._rooms_of)
+
+    # -- connect ---------------------------------------------------------------------------
+
+    def connect(self, sid: str | None = None, *, pending: bool = False) -> list[Output]:
+        """Register a socket (id from the engine's factory unless given).
+
+        Connected at once, unless ``pending``: then it may join rooms but receives nothing
+        until ``accept`` (or goes away with ``refuse``), like a socket whose middlewares and
+        connect handler are still running. The last output is :class:`Connected` when the
+        socket is connected.
+        """
+        if sid is None:
+            sid = self.engine.id_factory()
+            if sid in self._rooms_of or sid in self._rooms:
+                raise DuplicateSocketError(f"the id factory returned {sid!r} twice")
+        else:
+            _check_sid(sid)
+            if not sid:
+                raise LocalProtocolError("a socket id must not be empty")
+            if sid in self._rooms_of:
+                raise DuplicateSocketError(f"socket {sid!r} is already in {self.name!r}")
+            if sid in self._rooms:
+                raise DuplicateSocketError(f"{sid!r} is already a room of {self.name!r}")
+        self._rooms_of[sid] = {}
+        self._not_receiving[sid] = _PENDING
+        if pending:
+            return []
+        return self._accept(sid)
+
+    def accept(self, sid: str) -> list[Output]:
+        """A pending socket is now connected: it joins its id room and receives."""
+        next_state(self.state_of(sid), Operation.ACCEPT, sid)
+        return self._accept(sid)
+
+    def _accept(self, sid: str) -> list[Output]:
+        del self._not_receiving[sid]
+        self._receiving[sid] = None
+        outputs: list[Output] = []
+        self._add(sid, self._rooms_of[sid], sid, outputs)
+        outputs.append(Connected(nsp=self.name, sid=sid))
+        return outputs
+
+    def refuse(self, sid: str) -> list[Output]:
+        """A pending socket is refused: it leaves the rooms it joined and is forgotten."""
+        next_state(self.state_of(sid), Operation.REFUSE, sid)
+        return self._forget(sid, [])
+
+    # -- join / leave ----------------------------------------------------------------------
+
+    def join(self, sid: str, rooms: Iterable[Room] | Room) -> list[Output]:
+        """``sid`` joins one room or several. Joining a room twice is a no-op."""
+        joined = self._rooms_of.get(sid)
+        if joined is None:
+            raise self._unknown(sid)
+        state = self._not_receiving.get(sid)
+        if state is not None:
+            next_state(state, Operation.JOIN, sid)
+        if type(rooms) is str and rooms not in self._rooms_of:
+            # The one-room case, as cheap as it can be.
+            if rooms not in joined:
+                outputs: list[Output] = []
+                self._add(sid, joined, rooms, outputs)
+                return outputs
+            return []
+        names = normalize_rooms(rooms)
+        rooms_of = self._rooms_of
+        for room in names:
+            if room in rooms_of and room != sid:
+                raise LocalProtocolError(f"socket {sid!r} cannot join the id room of {room!r}")
+        outputs = []
+        for room in names:
+            if room not in joined:
+                self._add(sid, joined, room, outputs)
+        return outputs
+
+    def leave(self, sid: str, rooms: Iterable[Room] | Room) -> list[Output]:
+        """``sid`` leaves one room or several. Leaving a room not joined is a no-op."""
+        joined = self._rooms_of.get(sid)
+        if joined is None:
+            raise self._unknown(sid)
+        state = self._not_receiving.get(sid)
+        if state is not None:
+            next_state(state, Operation.LEAVE, sid)
+        outputs: list[Output] = []
+        for room in normalize_rooms(rooms):
+            if room in joined:
+                del joined[room]
+                self._remove(sid, room, outputs)
+        return outputs
+
+    def _add(self, sid: str, joined: dict[Room, None], room: Room, outputs: list[Output]) -> None:
+        joined[room] = None
+        members = self._rooms.get(room)
+        if members is None:
+            self._rooms[room] = {sid: None}
+            if self.engine.notices:
+                outputs.append(RoomCreated(nsp=self.name, room=room))
+        else:
+            members[sid] = None
+        if self.engine.notices:
+            outputs.append(RoomJoined(nsp=self.name, room=room, sid=sid))
+
+    def _remove(self, sid: str, room: Room, outputs: list[Output]) -> None:
+        members = self._rooms[room]
+        del members[sid]
+        if not members:
+            del self._rooms[room]
+        if self.engine.notices:
+            outputs.append(RoomLeft(nsp=self.name, room=room, sid=sid))
+            if not members:
+                outputs.append(RoomDeleted(nsp=self.name, room=room))
+
+    # -- broadcast -------------------------------------------------------------------------
+
+    def emit(
+        self,
+        payload: Any,
+        *,
+        rooms: Iterable[Room] | Room | None = None,
+        except_: Iterable[Room] | Room = (),
+        sids: Iterable[str] | None = None,
+        sender: str | None = None,
+        volatile: bool = False,
+        compress: bool = True,
+        local: bool = False,
+    ) -> Deliveries:
+        """Deliver ``payload`` to a selection of connected sockets, each once.
+
+        ``rooms``: the union of these rooms (``None``, with ``sids`` also ``None``: the whole
+        namespace; an empty list: nobody). ``sids``: these sockets too. ``except_``: minus
+        every member of these rooms (a socket id is a room). ``sender``: minus this socket,
+        as ``socket.to(...)`` / ``socket.broadcast`` do; it may be disconnecting.
+        """
+        recipients = self._select(rooms, except_, sids, sender)
+        return Deliveries(
+            nsp=self.name,
+            payload=payload,
+            recipients=recipients.keys(),
+            volatile=volatile,
+            compress=compress,
+            local=local,
+        )
+
+    def emit_with_ack(
+        self,
+        payload: Any,
+        *,
+        now: float,
+        timeout: float,
+        rooms: Iterable[Room] | Room | None = None,
+        except_: Iterable[Room] | Room = (),
+        sids: Iterable[str] | None = None,
+        sender: str | None = None,
+        volatile: bool = False,
+        compress: bool = True,
+        local: bool = False,
+    ) -> list[Output]:
+        """``emit``, expecting one acknowledgement per recipient within ``timeout`` seconds.
+
+        Returns the :class:`Deliveries` (with its ``ack_id``), followed at once by an
+        :class:`AckCompleted` with no responses when nobody was selected. Feed answers to
+        ``ack``; ``advance`` completes it at the deadline with the answers so far.
+        """
+        deadline = check_time("now", now) + check_time("timeout", timeout)
+        recipients = self._select(rooms, except_, sids, sender)
+        ack_id = self.engine.acks.new_id()
+        deliveries = Deliveries(
+            nsp=self.name,
+            payload=payload,
+            recipients=recipients.keys(),
+            volatile=volatile,
+            compress=compress,
+            local=local,
+            ack_id=ack_id,
+        )
+        if not recipients:
+            return [
+                deliveries,
+                AckCompleted(nsp=self.name, ack_id=ack_id, responses=(), timed_out=False),
+            ]
+        self.engine.acks.expect(self.name, ack_id, recipients.copy(), deadline)
+        return [deliveries]
+
+    def ack(self, sid: str, ack_id: int, response: Any = None) -> list[Output]:
+        """``sid`` answered the broadcast ``ack_id``; returns :class:`AckCompleted` when it
+        was the last answer awaited. Unknown, late or repeated answers are ignored."""
+        return self.engine.acks.receive(self.name, sid, ack_id, response)
+
+    def _select(
+        self,
+        rooms: Iterable[Room] | Room | None,
+        except_: Iterable[Room] | Room,
+        sids: Iterable[str] | None,
+        sender: str | None,
+    ) -> dict[str, None]:
+        if sender is not None and sender not in self._rooms_of:
+            raise self._unknown(sender)
+        room_map = self._rooms
+        if rooms is None and sids is None:
+            result = self._receiving.copy()
+        else:
+            result = {}
+            if rooms is not None:
+                for room in normalize_rooms(rooms):
+                    members = room_map.get(room)
+                    if members:
+                        if result:
+                            result.update(members)
+                        else:
+                            result = members.copy()
+            if sids is not None:
+                known = self._rooms_of
+                for sid in sids:
+                    if _check_sid(sid) in known:
+                        result[sid] = None
+            result = _discard(result, self._not_receiving)
+        if except_ != ():
+            for room in normalize_rooms(except_):
+                members = room_map.get(room)
+                if members:
+                    result = _discard(result, members)
+        if sender is not None:
+            result.pop(sender, None)
+        return result
+
+    # -- disconnect ------------------------------------------------------------------------
+
+    def begin_disconnect(
+        self, sid: str, reason: str = SERVER_DISCONNECT, *, close_connection: bool = False
+    ) -> list[Output]:
+        """Start the two-phase disconnect: rooms stay intact, the socket receives nothing.
+
+        Returns :class:`SocketDisconnecting`; call ``finish_disconnect`` when the host's
+        *disconnecting* work (handlers, a "left" notice to the rooms) is done.
+        """
+        next_state(self.state_of(sid), Operation.BEGIN_DISCONNECT, sid)
+        del self._receiving[sid]
+        self._not_receiving[sid] = _DISCONNECTING
+        self._disconnect_reasons[sid] = (reason, close_connection)
+        return [
+            SocketDisconnecting(
+                nsp=self.name, sid=sid, reason=reason, close_connection=close_connection
+            )
+        ]
+
+    def finish_disconnect(self, sid: str) -> list[Output]:
+        """End the disconnect: leave every room (empty ones are deleted), forget ``sid``."""
+        next_state(self.state_of(sid), Operation.FINISH_DISCONNECT, sid)
+        reason, _ = self._disconnect_reasons.pop(sid)
+        outputs = self._forget(sid, [])
+        outputs.append(SocketDisconnected(nsp=self.name, sid=sid, reason=reason))
+        return outputs
+
+    def disconnect(self, sid: str, reason: str = SERVER_DISCONNECT) -> list[Output]:
+        """Both phases at once (nothing to do while disconnecting). A pending socket is just
+        forgotten, like a refused one."""
+        state = self.state_of(sid)
+        next_state(state, Operation.DISCONNECT, sid)
+        if state is _PENDING:
+            return self._forget(sid, [])
+        outputs: list[Output] = []
+        if state is not _DISCONNECTING:
+            outputs += self.begin_disconnect(sid, reason)
+        outputs += self.finish_disconnect(sid)
+        return outputs
+
+    def _forget(self, sid: str, outputs: list[Output]) -> list[Output]:
+        for room in self._rooms_of.pop(sid):
+            self._remove(sid, room, outputs)
+        if sid in self._receiving:
+            del self._receiving[sid]
+        else:
+            del self._not_receiving[sid]
+        return outputs
+
+    # -- bulk operations -------------------------------------------------------------------
+
+    def sockets_join(
+        self,
+        join: Iterable[Room] | Room,
+        *,
+        rooms: Iterable[Room] | Room | None = None,
+        except_: Iterable[Room] | Room = (),
+        sids: Iterable[str] | None = None,
+    ) -> list[Output]:
+        """Every connected socket of the selection joins ``join``."""
+        names = normalize_rooms(join)
+        selected = self._select(rooms, except_, sids, None)
+        for room in names:
+            if room in self._rooms_of and (len(selected) > 1 or room not in selected):
+                raise LocalProtocolError(f"sockets cannot join the id room of {room!r}")
+        outputs: list[Output] = []
+        for sid in selected:
+            outputs += self.join(sid, names)
+        return outputs
+
+    def sockets_leave(
+        self,
+        leave: Iterable[Room] | Room,
+        *,
+        rooms: Iterable[Room] | Room | None = None,
+        except_: Iterable[Room] | Room = (),
+        sids: Iterable[str] | None = None,
+    ) -> list[Output]:
+        """Every connected socket of the selection leaves ``leave``."""
+        names = normalize_rooms(leave)
+        outputs: list[Output] = []
+        for sid in self._select(rooms, except_, sids, None):
+            outputs += self.leave(sid, names)
+        return outputs
+
+    def disconnect_sockets(
+        self,
+        *,
+        rooms: Iterable[Room] | Room | None = None,
+        except_: Iterable[Room] | Room = (),
+        sids: Iterable[str] | None = None,
+        close_connection: bool = False,
+        reason: str = SERVER_DISCONNECT,
+    ) -> list[Output]:
+        """Begin the disconnect of every connected socket of the selection.
+
+        One :class:`SocketDisconnecting` per socket tells the host what to close: this
+        namespace only, or the whole connection when ``close_connection``. The host then
+        calls ``finish_disconnect`` for each.
+        """
+        outputs: list[Output] = []
+        for sid in self._select(rooms, except_, sids, None):
+            outputs += self.begin_disconnect(sid, reason, close_connection=close_connection)
+        return outputs
+
+    def close_room(self, room: Room) -> list[Output]:
+        """Every member leaves ``room`` (which is then gone). A socket's id room cannot be
+        closed: leave it from that socket instead."""
+        room = normalize_room(room)
+        if room in self._rooms_of:
+            raise LocalProtocolError(f"cannot close the id room of socket {room!r}")
+        members = self._rooms.get(room)
+        outputs: list[Output] = []
+        if members is None:
+            return outputs
+        for sid in tuple(members):
+            del self._rooms_of[sid][room]
+            self._remove(sid, room, outputs)
+        return outputs
+
+    def _unknown(self, sid: object) -> UnknownSocketError:
+        return UnknownSocketError(
+            f"socket {sid!r} is not in namespace {self.name!r} "
+            "(it never connected, or has already disconnected)"
+        )
+
+
+def _discard(result: dict[str, None], drop: dict[str, Any]) -> dict[str, None]:
+    """Remove the keys of ``drop`` from ``result``, walking the smaller of the two."""
+    if not drop:
+        return result
+    if len(drop) <= len(result):
+        pop = result.pop
+        for sid in drop:
+            pop(sid, None)
+        return result
+    return {sid: None for sid in result if sid not in drop}
+
+
+# -- dispatch of event values (RoomEngine.handle) ---------------------------------------------
+
+
+def _selection(
+    event: ev.Emit | ev.EmitWithAck | ev.SocketsJoin | ev.SocketsLeave | ev.DisconnectSockets,
+) -> dict[str, Any]:
+    return {"rooms": event.rooms, "except_": event.except_, "sids": event.sids}
+
+
+def _flags(event: ev.Emit | ev.EmitWithAck) -> dict[str, Any]:
+    return {
+        "sender": event.sender,
+        "volatile": event.volatile,
+        "compress": event.compress,
+        "local": event.local,
+    }
+
+
+_HANDLERS: Final[dict[type, Callable[[RoomEngine, Any], list[Output]]]] = {
+    ev.Connect: lambda e, x: e.namespace(x.nsp).connect(x.sid, pending=x.pending),
+    ev.Accept: lambda e, x: e.namespace(x.nsp).accept(x.sid),
+    ev.Refuse: lambda e, x: e.namespace(x.nsp).refuse(x.sid),
+    ev.Join: lambda e, x: e.namespace(x.nsp).join(x.sid, x.rooms),
+    ev.Leave: lambda e, x: e.namespace(x.nsp).leave(x.sid, x.rooms),
+    ev.Emit: lambda e, x: [e.namespace(x.nsp).emit(x.payload, **_selection(x), **_flags(x))],
+    ev.EmitWithAck: lambda e, x: e.namespace(x.nsp).emit_with_ack(
+        x.payload, now=x.now, timeout=x.timeout, **_selection(x), **_flags(x)
+    ),
+    ev.Ack: lambda e, x: e.namespace(x.nsp).ack(x.sid, x.ack_id, x.response),
+    ev.BeginDisconnect: lambda e, x: e.namespace(x.nsp).begin_disconnect(
+        x.sid, x.reason, close_connection=x.close_connection
+    ),
+    ev.FinishDisconnect: lambda e, x: e.namespace(x.nsp).finish_disconnect(x.sid),
+    ev.Disconnect: lambda e, x: e.namespace(x.nsp).disconnect(x.sid, x.reason),
+    ev.SocketsJoin: lambda e, x: e.namespace(x.nsp).sockets_join(x.join, **_selection(x)),
+    ev.SocketsLeave: lambda e, x: e.namespace(x.nsp).sockets_leave(x.leave, **_selection(x)),
+    ev.DisconnectSockets: lambda e, x: e.namespace(x.nsp).disconnect_sockets(
+        close_connection=x.close_connection, **_selection(x)
+    ),
+    ev.CloseRoom: lambda e, x: e.namespace(x.nsp).close_room(x.room),
+    ev.TimePassed: lambda e, x: e.advance(x.now),
+}

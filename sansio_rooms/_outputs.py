@@ -1,0 +1,210 @@
+"""What the engine hands back: deliveries, room notices, ack results, disconnect orders.
+
+Every mutating call returns a ``list`` of these, in the order they happened; the state they
+describe is already committed when the list is returned. ``emit`` returns one
+:class:`Deliveries` directly, since that is all it can produce.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator
+from itertools import repeat
+from typing import Any, TypeAlias, final
+
+import attrs
+
+from ._names import Room
+
+__all__ = [
+    "AckCompleted",
+    "Connected",
+    "Deliveries",
+    "Output",
+    "RoomCreated",
+    "RoomDeleted",
+    "RoomJoined",
+    "RoomLeft",
+    "SocketDisconnected",
+    "SocketDisconnecting",
+]
+
+
+@final
+class Deliveries:
+    """One payload for a set of recipients: the grouped form of ``(sid, payload)`` pairs.
+
+    Iterating gives ``(sid, payload)`` pairs in delivery order (target-room order, then join
+    order). ``recipients`` is an ordered, read-only collection of socket ids and ``payload``
+    is the very object given to ``emit``, shared by every recipient (encode it once).
+    A host on a hot path should loop over ``recipients`` and use ``payload`` directly: it
+    avoids building a tuple per recipient.
+
+    ``volatile``, ``compress`` and ``local`` are the emit's flags, carried for the transport
+    (volatile: may be dropped where the transport is not writable; compress: a hint;
+    local: not to be published to a cluster). ``ack_id`` is set when the emit expects an
+    acknowledgement from each recipient.
+    """
+
+    __slots__ = ("ack_id", "compress", "local", "nsp", "payload", "recipients", "volatile")
+
+    nsp: str
+    payload: Any
+    recipients: Collection[str]
+    volatile: bool
+    compress: bool
+    local: bool
+    ack_id: int | None
+
+    def __init__(
+        self,
+        *,
+        nsp: str,
+        payload: Any,
+        recipients: Collection[str],
+        volatile: bool = False,
+        compress: bool = True,
+        local: bool = False,
+        ack_id: int | None = None,
+    ) -> None:
+        setattr_ = object.__setattr__
+        setattr_(self, "nsp", nsp)
+        setattr_(self, "payload", payload)
+        setattr_(self, "recipients", recipients)
+        setattr_(self, "volatile", volatile)
+        setattr_(self, "compress", compress)
+        setattr_(self, "local", local)
+        setattr_(self, "ack_id", ack_id)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise attrs.exceptions.FrozenInstanceError()
+
+    def __iter__(self) -> Iterator[tuple[str, Any]]:
+        return zip(self.recipients, repeat(self.payload), strict=False)
+
+    def __len__(self) -> int:
+        return len(self.recipients)
+
+    def _key(self) -> tuple[object, ...]:
+        return (
+            self.nsp,
+            self.payload,
+            tuple(self.recipients),
+            self.volatile,
+            self.compress,
+            self.local,
+            self.ack_id,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not Deliveries:
+            return NotImplemented
+        return self._key() == other._key()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (
+            f"Deliveries(nsp={self.nsp!r}, payload={self.payload!r}, "
+            f"recipients={list(self.recipients)!r}, volatile={self.volatile!r}, "
+            f"compress={self.compress!r}, local={self.local!r}, ack_id={self.ack_id!r})"
+        )
+
+
+@final
+@attrs.frozen(kw_only=True)
+class Connected:
+    """The socket ``sid`` is connected to ``nsp``: it is in its id room and receives."""
+
+    nsp: str
+    sid: str
+
+
+@final
+@attrs.frozen(kw_only=True)
+class RoomCreated:
+    """Room notice (``create-room``): ``room`` now exists in ``nsp``."""
+
+    nsp: str
+    room: Room
+
+
+@final
+@attrs.frozen(kw_only=True)
+class RoomJoined:
+    """Room notice (``join-room``): ``sid`` joined ``room``."""
+
+    nsp: str
+    room: Room
+    sid: str
+
+
+@final
+@attrs.frozen(kw_only=True)
+class RoomLeft:
+    """Room notice (``leave-room``): ``sid`` left ``room``."""
+
+    nsp: str
+    room: Room
+    sid: str
+
+
+@final
+@attrs.frozen(kw_only=True)
+class RoomDeleted:
+    """Room notice (``delete-room``): ``room`` became empty and no longer exists."""
+
+    nsp: str
+    room: Room
+
+
+@final
+@attrs.frozen(kw_only=True)
+class SocketDisconnecting:
+    """``sid`` entered the *disconnecting* phase: its rooms are intact and readable, it may
+    still broadcast to them, it receives nothing. The host runs its ``disconnecting``
+    handlers, tells the client (a DISCONNECT packet, or closing the whole connection when
+    ``close_connection``), then calls ``finish_disconnect``."""
+
+    nsp: str
+    sid: str
+    reason: str
+    close_connection: bool = False
+
+
+@final
+@attrs.frozen(kw_only=True)
+class SocketDisconnected:
+    """``sid`` has left every room and is gone from ``nsp``; its id is free of state."""
+
+    nsp: str
+    sid: str
+    reason: str
+
+
+@final
+@attrs.frozen(kw_only=True)
+class AckCompleted:
+    """A broadcast with acknowledgements is over.
+
+    ``responses`` holds one response per recipient that answered, in arrival order. When
+    ``timed_out`` is true the deadline passed first and ``responses`` is partial (Socket.IO
+    reports this as the error "operation has timed out" with ``err.responses``).
+    """
+
+    nsp: str
+    ack_id: int
+    responses: tuple[Any, ...]
+    timed_out: bool
+
+
+Output: TypeAlias = (
+    Deliveries
+    | Connected
+    | RoomCreated
+    | RoomJoined
+    | RoomLeft
+    | RoomDeleted
+    | SocketDisconnecting
+    | SocketDisconnected
+    | AckCompleted
+)
