@@ -33,6 +33,10 @@ class SocketState(enum.Enum):
     #: Rooms intact and readable, may broadcast, receives nothing; join refused.
     DISCONNECTING = "disconnecting"
 
+    # Members are singletons compared by identity: hash them by identity too, in C, rather
+    # than through Enum's Python-level __hash__ (it showed in the disconnect path).
+    __hash__ = object.__hash__
+
 
 class Operation(enum.Enum):
     """What the host can ask of one socket."""
@@ -45,6 +49,8 @@ class Operation(enum.Enum):
     BEGIN_DISCONNECT = "begin_disconnect"
     FINISH_DISCONNECT = "finish_disconnect"
     DISCONNECT = "disconnect"
+
+    __hash__ = object.__hash__
 
 
 #: The socket no longer exists.

@@ -1,0 +1,44 @@
+# sansio-rooms: every target installs what it needs from the pinned files, from scratch.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+NODE_BENCH := benchmarks/node/node_modules/.package-lock.json
+
+.PHONY: test lint typecheck pytest demo bench clean
+
+$(STAMP): requirements-dev.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+## test: lint, type-check, then the whole test suite with branch coverage and doc examples
+test: lint typecheck pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy --strict sansio_rooms
+
+pytest: $(STAMP)
+	$(BIN)/pytest -p no:cacheprovider --cov=sansio_rooms --cov-branch \
+		--cov-report=term-missing:skip-covered --cov-fail-under=98 \
+		tests docs README.md
+
+## demo: the main job, on the embedded in-memory engine
+demo: $(STAMP)
+	$(BIN)/python examples/chat.py
+
+$(NODE_BENCH): benchmarks/node/package.json benchmarks/node/package-lock.json
+	cd benchmarks/node && npm ci --no-audit --no-fund --silent
+
+## bench: benchmarks against the peers, in the same run (prints figures, never fails on speed)
+bench: $(STAMP) $(NODE_BENCH)
+	$(BIN)/python benchmarks/core.py
+
+clean:
+	rm -rf $(VENV) benchmarks/node/node_modules .coverage .hypothesis .mypy_cache .ruff_cache

@@ -1,0 +1,250 @@
+#!/usr/bin/env node
+// Peer driver: Node's in-memory socket.io-adapter (Adapter, pinned 2.5.8) on the core
+// room-engine workload (bench README section 1), driven without a socket.io server.
+//
+// One namespace "/", N sockets "s0".."s{N-1}"; socket i joins "big" if i < 10000,
+// "mid{i % 1000}" and "small{i // 5}" besides its own id room.
+//
+// The adapter only touches nsp.name, nsp.server.encoder.encode(packet) (once per broadcast),
+// nsp.sockets.get(id) and, per recipient, socket.client.writeToEngine(encodedPackets, opts)
+// (plus socket.notifyOutgoingListeners if it is a function; our fake sockets have none).
+// writeToEngine is a stub that increments a counter: one call = one delivery.
+//
+// Each op is run once untimed (JIT warm-up), then timed with process.hrtime.bigint().
+// Output: one line of JSON, ns per unit:
+//   {"build": ns, "room": ns, "union": ns, "all": ns, "disconnect": ns}
+//
+// Usage: node core.js [--n 100000] [--room-repeats 50] [--union-repeats 50]
+//                     [--all-repeats 10] [--disconnect-count 10000]
+"use strict";
+
+const path = require("path");
+const v8 = require("v8");
+const vm = require("vm");
+const { Adapter } = require(path.join(__dirname, "node_modules", "socket.io-adapter"));
+
+const BIG_SIZE = 10000;
+const MID_ROOMS = 1000;
+const SMALL_SIZE = 5;
+const UNION_MIDS = 100;
+const UNION_EXCEPT = "mid5";
+const DISCONNECT_FROM = 90000;
+const EVENT_TYPE = 2; // socket.io-parser PacketType.EVENT
+
+function parseArgs(argv) {
+  const opts = {
+    n: 100000,
+    roomRepeats: 50,
+    unionRepeats: 50,
+    allRepeats: 10,
+    disconnectCount: null, // default: every socket from s90000 up
+  };
+  const names = {
+    "--n": "n",
+    "--room-repeats": "roomRepeats",
+    "--union-repeats": "unionRepeats",
+    "--all-repeats": "allRepeats",
+    "--disconnect-count": "disconnectCount",
+  };
+  for (let i = 0; i < argv.length; i++) {
+    let arg = argv[i];
+    let value;
+    const eq = arg.indexOf("=");
+    if (eq !== -1) {
+      value = arg.slice(eq + 1);
+      arg = arg.slice(0, eq);
+    } else {
+      value = argv[++i];
+    }
+    const key = names[arg];
+    if (key === undefined || value === undefined) {
+      throw new Error(`usage: core.js ${Object.keys(names).map((k) => `[${k} N]`).join(" ")}`);
+    }
+    const num = Number(value);
+    if (!Number.isInteger(num) || num < 1) throw new Error(`${arg} needs a positive integer`);
+    opts[key] = num;
+  }
+  if (opts.n <= DISCONNECT_FROM) throw new Error(`--n must be > ${DISCONNECT_FROM}`);
+  const maxDisconnect = opts.n - DISCONNECT_FROM;
+  opts.disconnectCount = Math.min(opts.disconnectCount ?? maxDisconnect, maxDisconnect);
+  return opts;
+}
+
+// A full GC between ops without needing `node --expose-gc`.
+v8.setFlagsFromString("--expose-gc");
+const fullGc = vm.runInNewContext("gc");
+
+// Delivery counter: the per-recipient stub is a plain function call that increments it.
+let deliveries = 0;
+
+class FakeClient {
+  writeToEngine(encodedPackets, opts) {
+    deliveries++;
+  }
+}
+
+class FakeSocket {
+  constructor(id) {
+    this.id = id;
+    this.client = new FakeClient();
+  }
+}
+
+function makeNamespace(ids) {
+  const sockets = new Map();
+  for (const id of ids) sockets.set(id, new FakeSocket(id));
+  return {
+    name: "/",
+    sockets,
+    _ids: 0,
+    server: {
+      // Same output shape as socket.io-parser's Encoder for a non-binary packet: one string.
+      encoder: {
+        encode(packet) {
+          let str = String(packet.type);
+          if (packet.nsp && packet.nsp !== "/") str += packet.nsp + ",";
+          if (packet.id != null) str += packet.id;
+          if (packet.data != null) str += JSON.stringify(packet.data);
+          return [str];
+        },
+      },
+    },
+  };
+}
+
+// Id and room-name strings are made before timing. The one-element Set passed to each
+// addAll is made in the timed loop, as socket.io's Socket.join / connect path does.
+function makePlan(n) {
+  const ids = new Array(n);
+  const joins = new Array(n);
+  let joinCount = 0;
+  for (let i = 0; i < n; i++) {
+    ids[i] = `s${i}`;
+    const rooms = [];
+    if (i < BIG_SIZE) rooms.push("big");
+    rooms.push(`mid${i % MID_ROOMS}`);
+    rooms.push(`small${Math.floor(i / SMALL_SIZE)}`);
+    joins[i] = rooms;
+    joinCount += rooms.length;
+  }
+  return { ids, joins, units: n + joinCount };
+}
+
+function build(adapter, plan) {
+  const { ids, joins } = plan;
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i];
+    adapter.addAll(id, new Set([id])); // connect: join its own id room
+    const rooms = joins[i];
+    for (let j = 0; j < rooms.length; j++) adapter.addAll(id, new Set([rooms[j]]));
+  }
+}
+
+function packet() {
+  return { type: EVENT_TYPE, data: ["ev", { msg: "hello" }] };
+}
+
+function emitMany(adapter, opts, repeats) {
+  for (let r = 0; r < repeats; r++) adapter.broadcast(packet(), opts);
+}
+
+function disconnectRange(adapter, ids, from, count) {
+  for (let i = from; i < from + count; i++) adapter.delAll(ids[i]);
+}
+
+function check(what, got, want) {
+  if (got !== want) throw new Error(`${what}: ${got} deliveries, expected ${want}`);
+}
+
+function expectedUnion(n) {
+  let count = 0;
+  for (let i = 0; i < n; i++) {
+    const mid = i % MID_ROOMS;
+    const inUnion = i < BIG_SIZE || mid < UNION_MIDS;
+    if (inUnion && `mid${mid}` !== UNION_EXCEPT) count++;
+  }
+  return count;
+}
+
+function timed(fn) {
+  fullGc();
+  const t0 = process.hrtime.bigint();
+  fn();
+  const t1 = process.hrtime.bigint();
+  return Number(t1 - t0);
+}
+
+function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  const { n } = opts;
+  const plan = makePlan(n);
+  const results = {};
+
+  // 1. build. Warm-up: a whole build (and the disconnect pass) on a throw-away adapter.
+  {
+    const warm = new Adapter(makeNamespace(plan.ids));
+    build(warm, plan);
+    disconnectRange(warm, plan.ids, DISCONNECT_FROM, opts.disconnectCount);
+  }
+  const nsp = makeNamespace(plan.ids);
+  const adapter = new Adapter(nsp);
+  results.build = timed(() => build(adapter, plan)) / plan.units;
+  if (adapter.sids.size !== n) throw new Error("build: wrong socket count");
+
+  // 2. room: "big" from s0, sender excluded.
+  {
+    const bcast = { rooms: new Set(["big"]), except: new Set([plan.ids[0]]) };
+    const per = Math.min(n, BIG_SIZE) - 1;
+    deliveries = 0;
+    emitMany(adapter, bcast, 1);
+    check("room warm-up", deliveries, per);
+    deliveries = 0;
+    const ns = timed(() => emitMany(adapter, bcast, opts.roomRepeats));
+    check("room", deliveries, per * opts.roomRepeats);
+    results.room = ns / (per * opts.roomRepeats);
+  }
+
+  // 3. union: big + mid0..mid99, except room mid5, no sender.
+  {
+    const rooms = new Set(["big"]);
+    for (let k = 0; k < UNION_MIDS; k++) rooms.add(`mid${k}`);
+    const bcast = { rooms, except: new Set([UNION_EXCEPT]) };
+    const per = expectedUnion(n);
+    if (n === 100000 && per !== 18900) throw new Error(`union: expected 18900, got ${per}`);
+    deliveries = 0;
+    emitMany(adapter, bcast, 1);
+    check("union warm-up", deliveries, per);
+    deliveries = 0;
+    const ns = timed(() => emitMany(adapter, bcast, opts.unionRepeats));
+    check("union", deliveries, per * opts.unionRepeats);
+    results.union = ns / (per * opts.unionRepeats);
+  }
+
+  // 4. all: the whole namespace.
+  {
+    const bcast = { rooms: new Set(), except: new Set() };
+    const per = n;
+    deliveries = 0;
+    emitMany(adapter, bcast, 1);
+    check("all warm-up", deliveries, per);
+    deliveries = 0;
+    const ns = timed(() => emitMany(adapter, bcast, opts.allRepeats));
+    check("all", deliveries, per * opts.allRepeats);
+    results.all = ns / (per * opts.allRepeats);
+  }
+
+  // 5. disconnect: s90000.. one by one (warmed up on the throw-away adapter above).
+  {
+    const count = opts.disconnectCount;
+    const ns = timed(() => disconnectRange(adapter, plan.ids, DISCONNECT_FROM, count));
+    results.disconnect = ns / count;
+    if (adapter.sids.size !== n - count) throw new Error("disconnect: wrong socket count");
+    for (let i = DISCONNECT_FROM; i < DISCONNECT_FROM + count; i++) {
+      if (adapter.rooms.has(plan.ids[i])) throw new Error("disconnect: id room left behind");
+    }
+  }
+
+  process.stdout.write(JSON.stringify(results) + "\n");
+}
+
+main();
