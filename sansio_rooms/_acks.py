@@ -65,6 +65,11 @@ class AckTracker:
         if pending.remaining:
             return []
         del self._pending[ack_id]
+        if len(self._deadlines) > 2 * len(self._pending) + 64:
+            # Completed early, their deadlines linger in the heap: compact it now and then,
+            # so that a host that rarely calls advance() does not keep them all.
+            self._deadlines = [d for d in self._deadlines if d[1] in self._pending]
+            heapq.heapify(self._deadlines)
         return [
             AckCompleted(
                 nsp=nsp, ack_id=ack_id, responses=tuple(pending.responses), timed_out=False

@@ -75,9 +75,12 @@ class RoomEngine:
 
     def namespace(self, name: str = "/") -> Namespace:
         """The namespace called ``name`` (``"chat"`` means ``"/chat"``), created if new."""
-        existing = self._namespaces.get(name)
-        if existing is not None:
-            return existing
+        # Fast path for a name given exactly as stored; anything else (including an unhashable
+        # object, which must fail as LocalProtocolError, not TypeError) is normalised first.
+        if type(name) is str:
+            existing = self._namespaces.get(name)
+            if existing is not None:
+                return existing
         name = normalize_namespace(name)
         nsp = self._namespaces.get(name)
         if nsp is None:
@@ -89,7 +92,14 @@ class RoomEngine:
         handler = _HANDLERS.get(type(event))
         if handler is None:
             raise LocalProtocolError(f"not an engine event: {event!r}")
-        return handler(self, event)
+        known = len(self._namespaces)
+        try:
+            return handler(self, event)
+        except LocalProtocolError:
+            # A refused event leaves no trace, not even the namespace it named (still empty).
+            if len(self._namespaces) > known:
+                self._namespaces.popitem()
+            raise
 
     def namespaces(self) -> tuple[str, ...]:
         """Names of the namespaces created so far, in creation order."""
@@ -127,7 +137,7 @@ class Namespace:
 
     def state_of(self, sid: str) -> SocketState:
         """The socket's state; :class:`UnknownSocketError` if it is not here."""
-        if sid in self._receiving:
+        if _check_sid(sid) in self._receiving:
             return SocketState.CONNECTED
         state = self._not_receiving.get(sid)
         if state is None:
@@ -136,11 +146,11 @@ class Namespace:
 
     def is_connected(self, sid: str) -> bool:
         """True if ``sid`` is connected and receives broadcasts."""
-        return sid in self._receiving
+        return _check_sid(sid) in self._receiving
 
     def rooms_of(self, sid: str) -> tuple[Room, ...]:
         """The rooms of ``sid`` in join order (its id room included while it is in it)."""
-        rooms = self._rooms_of.get(sid)
+        rooms = self._rooms_of.get(_check_sid(sid))
         if rooms is None:
             raise self._unknown(sid)
         return tuple(rooms)
@@ -185,9 +195,21 @@ class Namespace:
         socket is connected.
         """
         if sid is None:
+            if pending:
+                # The id must be known to accept or refuse it later, and a pending connect
+                # returns nothing that would carry it.
+                raise LocalProtocolError(
+                    "a pending connect needs its id: connect(engine.id_factory(), pending=True)"
+                )
             sid = self.engine.id_factory()
+            # A host-supplied factory is held to the rules of a given id.
+            _check_sid(sid)
+            if not sid:
+                raise LocalProtocolError("the id factory returned an empty socket id")
             if sid in self._rooms_of or sid in self._rooms:
-                raise DuplicateSocketError(f"the id factory returned {sid!r} twice")
+                raise DuplicateSocketError(
+                    f"the id factory returned {sid!r}, already a socket or a room of {self.name!r}"
+                )
         else:
             _check_sid(sid)
             if not sid:
@@ -211,7 +233,10 @@ class Namespace:
         del self._not_receiving[sid]
         self._receiving[sid] = None
         outputs: list[Output] = []
-        self._add(sid, self._rooms_of[sid], sid, outputs)
+        joined = self._rooms_of[sid]
+        # A pending socket may already have joined its own id room: no second join notice.
+        if sid not in joined:
+            self._add(sid, joined, sid, outputs)
         outputs.append(Connected(nsp=self.name, sid=sid))
         return outputs
 
@@ -224,9 +249,9 @@ class Namespace:
 
     def join(self, sid: str, rooms: Iterable[Room] | Room) -> list[Output]:
         """``sid`` joins one room or several. Joining a room twice is a no-op."""
-        joined = self._rooms_of.get(sid)
+        joined = self._rooms_of.get(sid) if type(sid) is str else None
         if joined is None:
-            raise self._unknown(sid)
+            raise self._unknown(_check_sid(sid))
         state = self._not_receiving.get(sid)
         if state is not None:
             next_state(state, Operation.JOIN, sid)
@@ -250,9 +275,9 @@ class Namespace:
 
     def leave(self, sid: str, rooms: Iterable[Room] | Room) -> list[Output]:
         """``sid`` leaves one room or several. Leaving a room not joined is a no-op."""
-        joined = self._rooms_of.get(sid)
+        joined = self._rooms_of.get(sid) if type(sid) is str else None
         if joined is None:
-            raise self._unknown(sid)
+            raise self._unknown(_check_sid(sid))
         state = self._not_receiving.get(sid)
         if state is not None:
             next_state(state, Operation.LEAVE, sid)
@@ -302,9 +327,10 @@ class Namespace:
         """Deliver ``payload`` to a selection of connected sockets, each once.
 
         ``rooms``: the union of these rooms (``None``, with ``sids`` also ``None``: the whole
-        namespace; an empty list: nobody). ``sids``: these sockets too. ``except_``: minus
-        every member of these rooms (a socket id is a room). ``sender``: minus this socket,
-        as ``socket.to(...)`` / ``socket.broadcast`` do; it may be disconnecting.
+        namespace; an empty list: nobody). ``sids``: these sockets too (one id or several).
+        ``except_``: minus every member of these rooms (a socket id is a room). ``sender``:
+        minus this socket, as ``socket.to(...)`` / ``socket.broadcast`` do; it may be
+        disconnecting.
         """
         recipients = self._select(rooms, except_, sids, sender)
         return Deliveries(
@@ -368,7 +394,7 @@ class Namespace:
         sids: Iterable[str] | None,
         sender: str | None,
     ) -> dict[str, None]:
-        if sender is not None and sender not in self._rooms_of:
+        if sender is not None and _check_sid(sender) not in self._rooms_of:
             raise self._unknown(sender)
         room_map = self._rooms
         if rooms is None and sids is None:
@@ -385,6 +411,9 @@ class Namespace:
                             result = members.copy()
             if sids is not None:
                 known = self._rooms_of
+                if isinstance(sids, str):
+                    # One socket id, as the event values accept: never its characters.
+                    sids = (sids,)
                 for sid in sids:
                     if _check_sid(sid) in known:
                         result[sid] = None
@@ -442,10 +471,8 @@ class Namespace:
     def _forget(self, sid: str, outputs: list[Output]) -> list[Output]:
         for room in self._rooms_of.pop(sid):
             self._remove(sid, room, outputs)
-        if sid in self._receiving:
-            del self._receiving[sid]
-        else:
-            del self._not_receiving[sid]
+        # Only pending and disconnecting sockets are forgotten: never one in _receiving.
+        del self._not_receiving[sid]
         return outputs
 
     # -- bulk operations -------------------------------------------------------------------
@@ -575,7 +602,7 @@ _HANDLERS: Final[dict[type, Callable[[RoomEngine, Any], list[Output]]]] = {
     ev.SocketsJoin: lambda e, x: e.namespace(x.nsp).sockets_join(x.join, **_selection(x)),
     ev.SocketsLeave: lambda e, x: e.namespace(x.nsp).sockets_leave(x.leave, **_selection(x)),
     ev.DisconnectSockets: lambda e, x: e.namespace(x.nsp).disconnect_sockets(
-        close_connection=x.close_connection, **_selection(x)
+        close_connection=x.close_connection, reason=x.reason, **_selection(x)
     ),
     ev.CloseRoom: lambda e, x: e.namespace(x.nsp).close_room(x.room),
     ev.TimePassed: lambda e, x: e.advance(x.now),

@@ -74,20 +74,27 @@ def _flag(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
         raise LocalProtocolError(f"{attribute.name} must be a bool, not {value!r}")
 
 
+def _text(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, str):
+        raise LocalProtocolError(f"{attribute.name} must be a str, not {value!r}")
+
+
+def _ack_id(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if type(value) is not int:
+        raise LocalProtocolError(f"{attribute.name} must be an int, not {value!r}")
+
+
+def _pending_needs_sid(instance: Any, _: attrs.Attribute[Any], value: bool) -> None:
+    if value and instance.sid is None:
+        raise LocalProtocolError("a pending Connect needs its sid (use engine.id_factory())")
+
+
 def _nsp() -> Any:
     return attrs.field(default="/", converter=normalize_namespace)
 
 
-def _selection_rooms() -> Any:
-    return attrs.field(default=None, converter=_optional_rooms)
-
-
-def _selection_except() -> Any:
-    return attrs.field(default=(), converter=normalize_rooms)
-
-
-def _selection_sids() -> Any:
-    return attrs.field(default=None, converter=_optional_sids)
+# The selection fields are spelled out in each class (not made by a helper like ``_nsp``) so
+# that type checkers see their converters: ``Emit(rooms=["a"])`` takes any iterable of rooms.
 
 
 @final
@@ -97,7 +104,7 @@ class Connect:
 
     nsp: str = _nsp()
     sid: str | None = attrs.field(default=None, validator=_optional_sid)
-    pending: bool = attrs.field(default=False, validator=_flag)
+    pending: bool = attrs.field(default=False, validator=[_flag, _pending_needs_sid])
 
 
 @final
@@ -141,9 +148,9 @@ class Emit:
 
     nsp: str = _nsp()
     payload: Any
-    rooms: tuple[Room, ...] | None = _selection_rooms()
-    except_: tuple[Room, ...] = _selection_except()
-    sids: tuple[str, ...] | None = _selection_sids()
+    rooms: tuple[Room, ...] | None = attrs.field(default=None, converter=_optional_rooms)
+    except_: tuple[Room, ...] = attrs.field(default=(), converter=normalize_rooms)
+    sids: tuple[str, ...] | None = attrs.field(default=None, converter=_optional_sids)
     sender: str | None = attrs.field(default=None, validator=_optional_sid)
     volatile: bool = attrs.field(default=False, validator=_flag)
     compress: bool = attrs.field(default=True, validator=_flag)
@@ -159,9 +166,9 @@ class EmitWithAck:
     payload: Any
     now: float = attrs.field(validator=_time)
     timeout: float = attrs.field(validator=_time)
-    rooms: tuple[Room, ...] | None = _selection_rooms()
-    except_: tuple[Room, ...] = _selection_except()
-    sids: tuple[str, ...] | None = _selection_sids()
+    rooms: tuple[Room, ...] | None = attrs.field(default=None, converter=_optional_rooms)
+    except_: tuple[Room, ...] = attrs.field(default=(), converter=normalize_rooms)
+    sids: tuple[str, ...] | None = attrs.field(default=None, converter=_optional_sids)
     sender: str | None = attrs.field(default=None, validator=_optional_sid)
     volatile: bool = attrs.field(default=False, validator=_flag)
     compress: bool = attrs.field(default=True, validator=_flag)
@@ -175,7 +182,7 @@ class Ack:
 
     nsp: str = _nsp()
     sid: str = attrs.field(validator=_sid)
-    ack_id: int = attrs.field(validator=attrs.validators.instance_of(int))
+    ack_id: int = attrs.field(validator=_ack_id)
     response: Any = None
 
 
@@ -184,9 +191,7 @@ class Ack:
 class BeginDisconnect:
     nsp: str = _nsp()
     sid: str = attrs.field(validator=_sid)
-    reason: str = attrs.field(
-        default="server namespace disconnect", validator=attrs.validators.instance_of(str)
-    )
+    reason: str = attrs.field(default="server namespace disconnect", validator=_text)
     close_connection: bool = attrs.field(default=False, validator=_flag)
 
 
@@ -204,9 +209,7 @@ class Disconnect:
 
     nsp: str = _nsp()
     sid: str = attrs.field(validator=_sid)
-    reason: str = attrs.field(
-        default="server namespace disconnect", validator=attrs.validators.instance_of(str)
-    )
+    reason: str = attrs.field(default="server namespace disconnect", validator=_text)
 
 
 @final
@@ -214,9 +217,9 @@ class Disconnect:
 class SocketsJoin:
     nsp: str = _nsp()
     join: tuple[Room, ...] = attrs.field(converter=normalize_rooms)
-    rooms: tuple[Room, ...] | None = _selection_rooms()
-    except_: tuple[Room, ...] = _selection_except()
-    sids: tuple[str, ...] | None = _selection_sids()
+    rooms: tuple[Room, ...] | None = attrs.field(default=None, converter=_optional_rooms)
+    except_: tuple[Room, ...] = attrs.field(default=(), converter=normalize_rooms)
+    sids: tuple[str, ...] | None = attrs.field(default=None, converter=_optional_sids)
 
 
 @final
@@ -224,19 +227,20 @@ class SocketsJoin:
 class SocketsLeave:
     nsp: str = _nsp()
     leave: tuple[Room, ...] = attrs.field(converter=normalize_rooms)
-    rooms: tuple[Room, ...] | None = _selection_rooms()
-    except_: tuple[Room, ...] = _selection_except()
-    sids: tuple[str, ...] | None = _selection_sids()
+    rooms: tuple[Room, ...] | None = attrs.field(default=None, converter=_optional_rooms)
+    except_: tuple[Room, ...] = attrs.field(default=(), converter=normalize_rooms)
+    sids: tuple[str, ...] | None = attrs.field(default=None, converter=_optional_sids)
 
 
 @final
 @attrs.frozen(kw_only=True)
 class DisconnectSockets:
     nsp: str = _nsp()
-    rooms: tuple[Room, ...] | None = _selection_rooms()
-    except_: tuple[Room, ...] = _selection_except()
-    sids: tuple[str, ...] | None = _selection_sids()
+    rooms: tuple[Room, ...] | None = attrs.field(default=None, converter=_optional_rooms)
+    except_: tuple[Room, ...] = attrs.field(default=(), converter=normalize_rooms)
+    sids: tuple[str, ...] | None = attrs.field(default=None, converter=_optional_sids)
     close_connection: bool = attrs.field(default=False, validator=_flag)
+    reason: str = attrs.field(default="server namespace disconnect", validator=_text)
 
 
 @final

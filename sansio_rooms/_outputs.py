@@ -78,6 +78,9 @@ class Deliveries:
     def __setattr__(self, name: str, value: object) -> None:
         raise attrs.exceptions.FrozenInstanceError()
 
+    def __delattr__(self, name: str) -> None:
+        raise attrs.exceptions.FrozenInstanceError()
+
     def __iter__(self) -> Iterator[tuple[str, Any]]:
         return zip(self.recipients, repeat(self.payload), strict=False)
 
