@@ -36,12 +36,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _socketio_peer import (  # noqa: E402
+from _socketio_peer import (
     bytes_per_membership_python_socketio,
     run_python_socketio,
 )
 
-from sansio_rooms import Namespace, RoomEngine  # noqa: E402
+from sansio_rooms import Namespace, RoomEngine
 
 BIG_SIZE = 10_000
 MID_ROOMS = 1_000
