@@ -1,0 +1,552 @@
+"""The Socket.IO server machine: Engine.IO sessions + Socket.IO packets + the rooms engine.
+
+Everything a Socket.IO v5 server does, minus the I/O. The binding feeds it what happened on
+the transports (:meth:`receive_request`, :meth:`websocket_connect`, :meth:`websocket_message`,
+:meth:`websocket_closed`, :meth:`request_closed`, :meth:`advance`) and what the application
+decided (:meth:`accept`, :meth:`refuse`, :meth:`emit`, :meth:`send_ack`, :meth:`disconnect`,
+:meth:`finish_disconnect`, ...). Every call returns a list of outputs, in order:
+
+* transport outputs for the binding to perform (:class:`HttpResponse`, :class:`WebSocketSend`,
+  :class:`WebSocketAccept`, :class:`WebSocketReject`, :class:`WebSocketClose`);
+* application outputs for it to dispatch (:class:`ConnectRequest`, :class:`EventReceived`,
+  :class:`AckCompleted`, :class:`SocketDisconnecting`, :class:`SocketDisconnected`,
+  :class:`Connected`, room notices, :class:`SessionOpened`, :class:`SessionClosed`).
+
+Room membership is the engine's (``machine.engine``): the application joins and leaves through
+``machine.engine.namespace(nsp)``. Bad input from a client never raises: it closes that
+client's connection with a reason, and nothing else changes.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Final, TypeAlias, final
+
+import attrs
+
+from ._acks import check_time
+from ._engine import RoomEngine
+from ._engineio_server import (
+    EngineIOServer,
+    Handle,
+    HttpRequest,
+    MessageReceived,
+    SessionClosed,
+    SessionOpened,
+    SessionState,
+    TransportOutput,
+)
+from ._errors import LocalProtocolError, RemoteProtocolError, UnknownSocketError
+from ._names import Room, normalize_namespace
+from ._outputs import AckCompleted, Deliveries, Output
+from ._socketio import Decoder, SioPacket, SioPacketType, encode
+from ._state import SocketState
+
+__all__ = ["ConnectRequest", "EventReceived", "ServerMachine", "ServerOutput"]
+
+_CONNECT, _DISCONNECT, _EVENT, _ACK, _CONNECT_ERROR = (
+    SioPacketType.CONNECT,
+    SioPacketType.DISCONNECT,
+    SioPacketType.EVENT,
+    SioPacketType.ACK,
+    SioPacketType.CONNECT_ERROR,
+)
+
+#: Socket.IO's disconnect reasons used by this machine.
+CLIENT_DISCONNECT: Final = "client namespace disconnect"
+SERVER_DISCONNECT: Final = "server namespace disconnect"
+FORCED_SERVER_CLOSE: Final = "forced server close"
+SERVER_SHUTTING_DOWN: Final = "server shutting down"
+
+
+@final
+@attrs.frozen(kw_only=True)
+class ConnectRequest:
+    """A client asks to connect socket ``sid`` to namespace ``nsp`` with ``auth`` (the
+    CONNECT payload, ``{}`` when absent). The socket is *pending*: answer with
+    :meth:`ServerMachine.accept` or :meth:`ServerMachine.refuse`."""
+
+    nsp: str
+    sid: str
+    eio_sid: str
+    auth: Any
+
+
+@final
+@attrs.frozen(kw_only=True)
+class EventReceived:
+    """Socket ``sid`` emitted ``event`` with ``args``. When ``ack_id`` is not ``None`` the
+    client waits for an answer: :meth:`ServerMachine.send_ack`."""
+
+    nsp: str
+    sid: str
+    event: str | int | float
+    args: tuple[Any, ...]
+    ack_id: int | None
+
+
+ServerOutput: TypeAlias = (
+    Output | TransportOutput | ConnectRequest | EventReceived | SessionOpened | SessionClosed
+)
+
+
+class _Client:
+    """The Socket.IO side of one Engine.IO session."""
+
+    __slots__ = ("closed_for", "connect_deadline", "decoder", "eio_sid", "open", "sockets")
+
+    def __init__(self, eio_sid: str, max_attachments: int) -> None:
+        self.eio_sid = eio_sid
+        self.decoder = Decoder(max_attachments=max_attachments)
+        self.sockets: dict[str, str] = {}  # namespace -> socket id
+        self.connect_deadline: float | None = None
+        self.open = True
+        # (reason, description) of a violation found after the session had already ended
+        # later in the same long-polling batch: its SessionClosed carries them instead.
+        self.closed_for: tuple[str, str] | None = None
+
+
+class ServerMachine:
+    """A Socket.IO v5 server without I/O. Namespaces must be registered (``"/"`` is).
+
+    Options: ``connect_timeout`` (seconds a client has to connect a namespace, 45),
+    ``max_attachments`` per binary packet (10), and the Engine.IO options of
+    :class:`EngineIOServer` (``ping_interval``, ``ping_timeout``, ``max_payload``,
+    ``upgrade_timeout``, ``max_buffered_packets``, ``transports``, ...).
+    """
+
+    def __init__(
+        self,
+        *,
+        engine: RoomEngine | None = None,
+        namespaces: Iterable[str] = ("/",),
+        connect_timeout: float = 45.0,
+        max_attachments: int = 10,
+        **engineio_options: Any,
+    ) -> None:
+        self.engine = RoomEngine() if engine is None else engine
+        self.eio = EngineIOServer(**engineio_options)
+        self.connect_timeout = check_time("connect_timeout", connect_timeout)
+        Decoder(max_attachments=max_attachments)  # validates it now, not at first client
+        self.max_attachments = max_attachments
+        self._clients: dict[str, _Client] = {}
+        self._routes: dict[str, dict[str, _Client]] = {}  # namespace -> socket id -> client
+        self._connect_timers: list[tuple[float, str]] = []
+        self._whole_responses: set[int] = set()  # acks answered with all their arguments
+        for name in namespaces:
+            self.add_namespace(name)
+
+    def add_namespace(self, name: str) -> str:
+        """Accept connections to ``name`` from now on; returns the normalised name."""
+        name = normalize_namespace(name)
+        self._routes.setdefault(name, {})
+        self.engine.namespace(name)
+        return name
+
+    def namespaces(self) -> tuple[str, ...]:
+        return tuple(self._routes)
+
+    # -- transport inputs ------------------------------------------------------------------
+
+    def receive_request(self, request: HttpRequest, now: float) -> list[ServerOutput]:
+        """An HTTP request for the Engine.IO path arrived (long-polling)."""
+        return self._up(self.eio.receive_request(request, now), now)
+
+    def request_closed(self, handle: Handle, now: float) -> list[ServerOutput]:
+        """A parked long-polling GET was closed by the client."""
+        return self._up(self.eio.request_closed(handle, now), now)
+
+    def websocket_connect(
+        self, handle: Handle, query: Mapping[str, str], now: float
+    ) -> list[ServerOutput]:
+        """A WebSocket upgrade request arrived (its query string parsed into ``query``)."""
+        return self._up(self.eio.websocket_connect(handle, query, now), now)
+
+    def websocket_message(
+        self, handle: Handle, data: str | bytes, now: float
+    ) -> list[ServerOutput]:
+        return self._up(self.eio.websocket_message(handle, data, now), now)
+
+    def websocket_closed(self, handle: Handle, now: float) -> list[ServerOutput]:
+        return self._up(self.eio.websocket_closed(handle, now), now)
+
+    def next_deadline(self) -> float | None:
+        """When :meth:`advance` must next be called, or ``None``."""
+        timers = self._connect_timers
+        while timers and self._stale_connect_timer(*timers[0]):
+            heapq.heappop(timers)
+        deadlines = [
+            d
+            for d in (
+                self.eio.next_deadline(),
+                self.engine.next_deadline(),
+                timers[0][0] if timers else None,
+            )
+            if d is not None
+        ]
+        return min(deadlines) if deadlines else None
+
+    def _stale_connect_timer(self, when: float, eio_sid: str) -> bool:
+        client = self._clients.get(eio_sid)
+        return client is None or client.connect_deadline != when
+
+    def advance(self, now: float) -> list[ServerOutput]:
+        """Time is ``now``: pings, ping timeouts, connect timeouts, acknowledgement timeouts."""
+        outputs = self._up(self.eio.advance(now), now)
+        timers = self._connect_timers
+        while timers and timers[0][0] <= now:
+            when, eio_sid = heapq.heappop(timers)
+            if not self._stale_connect_timer(when, eio_sid):
+                outputs += self._close_client(
+                    self._clients[eio_sid], FORCED_SERVER_CLOSE, "no namespace connected", now
+                )
+        outputs += self._acks_done(self.engine.advance(now))
+        return outputs
+
+    def _up(self, outputs: list[Any], now: float) -> list[ServerOutput]:
+        """Pass transport outputs through, act on the session events."""
+        result: list[ServerOutput] = []
+        for output in outputs:
+            kind = type(output)
+            if kind is MessageReceived:
+                client = self._clients.get(output.eio_sid)
+                if client is not None and client.open:
+                    result += self._on_message(client, output.data, now)
+                continue
+            if kind is SessionOpened:
+                client = self._clients[output.eio_sid] = _Client(
+                    output.eio_sid, self.max_attachments
+                )
+                client.connect_deadline = now + self.connect_timeout
+                heapq.heappush(self._connect_timers, (client.connect_deadline, output.eio_sid))
+            elif kind is SessionClosed:
+                client = self._clients.get(output.eio_sid)
+                if client is not None and client.closed_for is not None:
+                    reason, description = client.closed_for
+                    output = SessionClosed(
+                        eio_sid=output.eio_sid, reason=reason, description=description
+                    )
+                result += self._on_session_closed(output.eio_sid, output.reason)
+            result.append(output)
+        return result
+
+    # -- packets from a client -------------------------------------------------------------
+
+    def _on_message(self, client: _Client, data: str | bytes, now: float) -> list[ServerOutput]:
+        try:
+            packet = client.decoder.feed(data)
+        except RemoteProtocolError as error:
+            return self._close_client(client, "parse error", str(error), now)
+        if packet is None:
+            return []
+        nsp, kind = packet.nsp, packet.type
+        sid = client.sockets.get(nsp)
+        if kind is _CONNECT:
+            if sid is not None:
+                return self._close_client(
+                    client, FORCED_SERVER_CLOSE, f"second CONNECT for {nsp}", now
+                )
+            return self._on_connect(client, nsp, packet.data)
+        if sid is None or kind is _CONNECT_ERROR:
+            return self._close_client(client, FORCED_SERVER_CLOSE, f"{kind.name} for {nsp}", now)
+        namespace = self.engine.namespace(nsp)
+        state = namespace.state_of(sid)
+        if state is SocketState.PENDING:
+            return self._close_client(
+                client, FORCED_SERVER_CLOSE, f"{kind.name} before CONNECT was answered", now
+            )
+        if kind is _EVENT:
+            event, *args = packet.data
+            return [
+                EventReceived(nsp=nsp, sid=sid, event=event, args=tuple(args), ack_id=packet.id)
+            ]
+        if kind is _ACK:
+            assert packet.id is not None
+            args = packet.data
+            if packet.id in self._whole_responses:
+                response: Any = tuple(args)
+            else:
+                response = args[0] if args else None
+            return self._acks_done(namespace.ack(sid, packet.id, response))
+        # DISCONNECT: the client leaves this namespace.
+        return self._begin_disconnect(client, nsp, sid, CLIENT_DISCONNECT)
+
+    def _on_connect(self, client: _Client, nsp: str, auth: Any) -> list[ServerOutput]:
+        if nsp not in self._routes:
+            error = SioPacket(type=_CONNECT_ERROR, nsp=nsp, data={"message": "Invalid namespace"})
+            return self._send(client, error)
+        namespace = self.engine.namespace(nsp)
+        sid = self.engine.id_factory()
+        namespace.connect(sid, pending=True)
+        client.sockets[nsp] = sid
+        self._routes[nsp][sid] = client
+        return [
+            ConnectRequest(
+                nsp=nsp, sid=sid, eio_sid=client.eio_sid, auth={} if auth is None else auth
+            )
+        ]
+
+    def _on_session_closed(self, eio_sid: str, reason: str) -> list[ServerOutput]:
+        client = self._clients.pop(eio_sid, None)
+        if client is None:  # pragma: no cover - every session the machine saw has a client
+            return []
+        client.open = False
+        client.connect_deadline = None
+        outputs: list[ServerOutput] = []
+        for nsp, sid in list(client.sockets.items()):
+            namespace = self.engine.namespace(nsp)
+            state = namespace.state_of(sid)
+            if state is SocketState.PENDING:
+                outputs += namespace.refuse(sid)
+                self._forget_socket(nsp, sid)
+            else:
+                outputs += self._begin_disconnect(client, nsp, sid, reason)
+        return outputs
+
+    def _begin_disconnect(
+        self, client: _Client, nsp: str, sid: str, reason: str, close_connection: bool = False
+    ) -> list[ServerOutput]:
+        # The client is done with this namespace at once (it may CONNECT again right away,
+        # as with Node); the route stays until finish_disconnect.
+        del client.sockets[nsp]
+        return list(
+            self.engine.namespace(nsp).begin_disconnect(
+                sid, reason, close_connection=close_connection
+            )
+        )
+
+    def _close_client(
+        self, client: _Client, reason: str, description: str, now: float
+    ) -> list[ServerOutput]:
+        if not client.open:  # closed already, by a send that overflowed its buffer
+            return []
+        eio_sid = client.eio_sid
+        if eio_sid not in self.eio or self.eio.state_of(eio_sid) is SessionState.DRAINING:
+            # A packet later in the same long-polling batch ended the session, and its
+            # SessionClosed is still to come. This violation came first: its reason is the
+            # one reported, and the rest of the batch is not read, as if each packet had come
+            # in a request of its own.
+            client.closed_for = (reason, description)
+            client.open = False
+            return []
+        return self._up(self.eio.close(eio_sid, now, reason, description), now)
+
+    def _forget_socket(self, nsp: str, sid: str) -> None:
+        client = self._routes[nsp].pop(sid)
+        if client.sockets.get(nsp) == sid:  # a pending socket refused
+            del client.sockets[nsp]
+
+    # -- the application's answers ---------------------------------------------------------
+
+    def accept(self, nsp: str, sid: str) -> list[ServerOutput]:
+        """Accept a pending socket: it joins its id room and the client gets CONNECT.
+        If the client has gone meanwhile, nothing happens."""
+        client = self._route(nsp, sid)
+        if client is None:
+            return []
+        outputs: list[ServerOutput] = list(self.engine.namespace(nsp).accept(sid))
+        client.connect_deadline = None
+        sent = self._send(client, SioPacket(type=_CONNECT, nsp=nsp, data={"sid": sid}))
+        if not client.open:  # the send overflowed the buffer: connected, then closed
+            return outputs + sent
+        return sent + outputs
+
+    def refuse(
+        self, nsp: str, sid: str, message: str = "Not authorized", data: Any = None
+    ) -> list[ServerOutput]:
+        """Refuse a pending socket: the client gets CONNECT_ERROR with ``message`` (and
+        ``data`` when given). If the client has gone meanwhile, nothing happens."""
+        client = self._route(nsp, sid)
+        if client is None:
+            return []
+        outputs: list[ServerOutput] = list(self.engine.namespace(nsp).refuse(sid))
+        self._forget_socket(nsp, sid)
+        body: dict[str, Any] = {"message": message}
+        if data is not None:
+            body["data"] = data
+        return self._send(client, SioPacket(type=_CONNECT_ERROR, nsp=nsp, data=body)) + outputs
+
+    def _route(self, nsp: str, sid: str) -> _Client | None:
+        routes = self._routes.get(nsp)
+        if routes is None:
+            raise LocalProtocolError(f"namespace {nsp!r} is not registered")
+        client = routes.get(sid)
+        return client if client is not None and client.open else None
+
+    def emit(
+        self,
+        nsp: str,
+        event: str,
+        *args: Any,
+        rooms: Iterable[Room] | Room | None = None,
+        except_: Iterable[Room] | Room = (),
+        sids: Iterable[str] | None = None,
+        sender: str | None = None,
+        volatile: bool = False,
+        compress: bool = True,
+    ) -> list[ServerOutput]:
+        """Broadcast ``event`` with ``args`` to a selection of the namespace (the engine's
+        selection rules). The packet is encoded once, the frames built once."""
+        messages = encode(SioPacket(type=_EVENT, nsp=nsp, data=[event, *args]))
+        deliveries = self._namespace(nsp).emit(
+            None, rooms=rooms, except_=except_, sids=sids, sender=sender
+        )
+        return self._transmit(nsp, deliveries.recipients, messages, volatile, compress)
+
+    def emit_with_ack(
+        self,
+        nsp: str,
+        event: str,
+        *args: Any,
+        now: float,
+        timeout: float,
+        rooms: Iterable[Room] | Room | None = None,
+        except_: Iterable[Room] | Room = (),
+        sids: Iterable[str] | None = None,
+        sender: str | None = None,
+        whole_response: bool = False,
+        volatile: bool = False,
+        compress: bool = True,
+    ) -> list[ServerOutput]:
+        """Broadcast expecting one answer per recipient; completes with
+        :class:`AckCompleted`. Each response is the first ack argument, as in Socket.IO's
+        broadcast acks, or the tuple of all of them with ``whole_response`` (what
+        ``socket.emit(event, callback)`` gives for a single socket)."""
+        SioPacket(type=_EVENT, nsp=nsp, data=[event, *args])  # refuse bad input before acting
+        namespace = self._namespace(nsp)
+        outputs: list[Output] = namespace.emit_with_ack(
+            None, now=now, timeout=timeout, rooms=rooms, except_=except_, sids=sids, sender=sender
+        )
+        deliveries = outputs[0]
+        assert isinstance(deliveries, Deliveries) and deliveries.ack_id is not None
+        if whole_response and len(outputs) == 1:
+            self._whole_responses.add(deliveries.ack_id)
+        packet = SioPacket(type=_EVENT, nsp=nsp, data=[event, *args], id=deliveries.ack_id)
+        messages = encode(packet)
+        result = self._transmit(nsp, deliveries.recipients, messages, volatile, compress)
+        return result + self._acks_done(outputs[1:])
+
+    def send_ack(self, nsp: str, sid: str, ack_id: int, *args: Any) -> list[ServerOutput]:
+        """Answer the client's event ``ack_id`` with ``args``. Nothing happens if the socket
+        has gone meanwhile."""
+        packet = SioPacket(type=_ACK, nsp=nsp, data=list(args), id=ack_id)
+        client = self._route(nsp, sid)
+        if client is None:
+            return []
+        return self._send(client, packet)
+
+    def _namespace(self, nsp: str) -> Any:
+        if nsp not in self._routes:
+            raise LocalProtocolError(f"namespace {nsp!r} is not registered")
+        return self.engine.namespace(nsp)
+
+    def _transmit(
+        self,
+        nsp: str,
+        recipients: Iterable[str],
+        messages: Sequence[str | bytes],
+        volatile: bool,
+        compress: bool,
+    ) -> list[ServerOutput]:
+        routes = self._routes[nsp]
+        eio_sids = [routes[sid].eio_sid for sid in recipients]
+        if not eio_sids:
+            return []
+        return self._down(
+            self.eio.broadcast(eio_sids, messages, volatile=volatile, compress=compress)
+        )
+
+    def _send(self, client: _Client, packet: SioPacket) -> list[ServerOutput]:
+        if client.eio_sid not in self.eio:
+            # Closed by a packet later in the same long-polling batch (its SessionClosed
+            # follows): nobody to send to.
+            return []
+        return self._down(self.eio.send(client.eio_sid, encode(packet)))
+
+    def _down(self, outputs: list[Any]) -> list[ServerOutput]:
+        """Pass the outputs of a send through: a session may close (its buffer overflowed)."""
+        result: list[ServerOutput] = []
+        for output in outputs:
+            if type(output) is SessionClosed:
+                result += self._on_session_closed(output.eio_sid, output.reason)
+            result.append(output)
+        return result
+
+    def _acks_done(self, outputs: Sequence[Output]) -> list[ServerOutput]:
+        for output in outputs:
+            if type(output) is AckCompleted:
+                self._whole_responses.discard(output.ack_id)
+        return list(outputs)
+
+    # -- disconnecting ---------------------------------------------------------------------
+
+    def disconnect(
+        self, nsp: str, sid: str, now: float, *, close_connection: bool = False
+    ) -> list[ServerOutput]:
+        """Disconnect a socket from the server side (``socket.disconnect(close)``).
+
+        The client gets DISCONNECT (for every namespace of its connection, and the connection
+        is closed, when ``close_connection``). Returns :class:`SocketDisconnecting` for each
+        socket concerned: run the handlers, then call :meth:`finish_disconnect`.
+        """
+        client = self._route(nsp, sid)
+        if client is None or client.sockets.get(nsp) != sid:
+            raise UnknownSocketError(f"socket {sid!r} is not connected to {nsp!r}")
+        targets = list(client.sockets.items()) if close_connection else [(nsp, sid)]
+        outputs: list[ServerOutput] = []
+        for target_nsp, target_sid in targets:
+            outputs += self._disconnect_one(client, target_nsp, target_sid, close_connection)
+        if close_connection:
+            outputs += self._close_client(client, SERVER_DISCONNECT, "closed by the server", now)
+        return outputs
+
+    def _disconnect_one(
+        self, client: _Client, nsp: str, sid: str, close_connection: bool
+    ) -> list[ServerOutput]:
+        if self.engine.namespace(nsp).state_of(sid) is not SocketState.CONNECTED:
+            return []  # pending: the connection's close refuses it
+        outputs = self._send(client, SioPacket(type=_DISCONNECT, nsp=nsp))
+        if not client.open:  # the send overflowed the buffer: that close disconnected it
+            return outputs
+        return outputs + self._begin_disconnect(
+            client, nsp, sid, SERVER_DISCONNECT, close_connection
+        )
+
+    def disconnect_sockets(
+        self,
+        nsp: str,
+        now: float,
+        *,
+        rooms: Iterable[Room] | Room | None = None,
+        except_: Iterable[Room] | Room = (),
+        sids: Iterable[str] | None = None,
+        close_connection: bool = False,
+    ) -> list[ServerOutput]:
+        """``io.in(rooms).except(...).disconnectSockets(close)`` on this server."""
+        selected = self._namespace(nsp).members_of(rooms, except_=except_, sids=sids)
+        outputs: list[ServerOutput] = []
+        for sid in selected:
+            if self._route(nsp, sid) is not None and self.engine.namespace(nsp).is_connected(sid):
+                outputs += self.disconnect(nsp, sid, now, close_connection=close_connection)
+        return outputs
+
+    def finish_disconnect(self, nsp: str, sid: str) -> list[ServerOutput]:
+        """End a socket's disconnect once its *disconnecting* handlers have run."""
+        outputs: list[ServerOutput] = list(self._namespace(nsp).finish_disconnect(sid))
+        self._forget_socket(nsp, sid)
+        return outputs
+
+    def close(self, eio_sid: str, now: float) -> list[ServerOutput]:
+        """Close one client connection (every namespace) from the server side."""
+        client = self._clients.get(eio_sid)
+        if client is None:
+            raise LocalProtocolError(f"no client connection {eio_sid!r}")
+        return self._close_client(client, FORCED_SERVER_CLOSE, "closed by the server", now)
+
+    def shutdown(self, now: float) -> list[ServerOutput]:
+        """Graceful shutdown: every connection is closed with "server shutting down"."""
+        outputs: list[ServerOutput] = []
+        for client in list(self._clients.values()):
+            outputs += self._close_client(client, SERVER_SHUTTING_DOWN, "server shutdown", now)
+        return outputs
