@@ -122,12 +122,14 @@ class WebSocketReject:
 class WebSocketSend:
     """Write ``frames`` (a ``str`` is a text frame, ``bytes`` a binary one), in order, to
     each WebSocket of ``handles``. A broadcast is one of these: the frames are built once.
-    ``volatile`` frames may be dropped for a connection that cannot take them right now."""
+    ``volatile`` frames may be dropped for a connection that cannot take them right now;
+    ``control`` frames (a ping, the probe's answer) must not wait behind queued data."""
 
     handles: tuple[Handle, ...]
     frames: tuple[str | bytes, ...]
     volatile: bool = False
     compress: bool = True
+    control: bool = False
 
 
 @final
@@ -253,6 +255,7 @@ class _Session:
 
 
 _PING = EioPacket(type=EioPacketType.PING)
+_PING_FRAME = encode_packet(_PING)
 _PONG_PROBE = "3probe"
 _NOOP = EioPacket(type=EioPacketType.NOOP)
 _CLOSE = EioPacket(type=EioPacketType.CLOSE)
@@ -492,11 +495,26 @@ class EngineIOServer:
             session, "transport close", "the WebSocket was closed", transport_gone=True
         )
 
+    def websocket_failed(self, handle: Handle, now: float, description: str) -> list[_Output]:
+        """The binding gave up on this WebSocket (its write buffer overflowed, a write
+        failed): the session closes with "transport error" and ``description``; the binding
+        drops the connection itself (no WebSocketClose is sent for it)."""
+        session = self._by_websocket.get(handle)
+        if session is None:
+            return []
+        if handle == session.probe:
+            del self._by_websocket[handle]
+            self._drop_probe(session)
+            return []
+        return self._close(session, "transport error", description, transport_gone=True)
+
     def _on_probe_message(self, session: _Session, data: str | bytes) -> list[_Output]:
         probe = session.probe
         if data == "2probe" and not session.probed:
             session.probed = True
-            outputs: list[_Output] = [WebSocketSend(handles=(probe,), frames=(_PONG_PROBE,))]
+            outputs: list[_Output] = [
+                WebSocketSend(handles=(probe,), frames=(_PONG_PROBE,), control=True)
+            ]
             if session.get is not None:  # let the paused client's poll return at once
                 outputs += self._flush_get(session)
             return outputs
@@ -750,7 +768,8 @@ class EngineIOServer:
             session.pong_deadline = now + self.ping_timeout
             self._schedule(session.pong_deadline, session)
             if session.ws is not None:
-                outputs.append(WebSocketSend(handles=(session.ws,), frames=(encode_packet(_PING),)))
+                ping = WebSocketSend(handles=(session.ws,), frames=(_PING_FRAME,), control=True)
+                outputs.append(ping)
             else:
                 session.outbox.append(_PING)
                 if session.get is not None:

@@ -37,7 +37,12 @@ from ._engineio_server import (
     SessionState,
     TransportOutput,
 )
-from ._errors import LocalProtocolError, RemoteProtocolError, UnknownSocketError
+from ._errors import (
+    InvalidStateError,
+    LocalProtocolError,
+    RemoteProtocolError,
+    UnknownSocketError,
+)
 from ._names import Room, normalize_namespace
 from ._outputs import AckCompleted, Deliveries, Output
 from ._socketio import Decoder, SioPacket, SioPacketType, encode
@@ -170,6 +175,10 @@ class ServerMachine:
 
     def websocket_closed(self, handle: Handle, now: float) -> list[ServerOutput]:
         return self._up(self.eio.websocket_closed(handle, now), now)
+
+    def websocket_failed(self, handle: Handle, now: float, description: str) -> list[ServerOutput]:
+        """The binding gave up on the WebSocket (a full write buffer, a failed write)."""
+        return self._up(self.eio.websocket_failed(handle, now, description), now)
 
     def next_deadline(self) -> float | None:
         """When :meth:`advance` must next be called, or ``None``."""
@@ -425,7 +434,9 @@ class ServerMachine:
         packet = SioPacket(type=_EVENT, nsp=nsp, data=[event, *args], id=deliveries.ack_id)
         messages = encode(packet)
         result = self._transmit(nsp, deliveries.recipients, messages, volatile, compress)
-        return result + self._acks_done(outputs[1:])
+        # The Deliveries first: it tells the host the ack id (and the recipients) before an
+        # AckCompleted can appear, which it does at once when nobody was selected.
+        return [deliveries, *result, *self._acks_done(outputs[1:])]
 
     def send_ack(self, nsp: str, sid: str, ack_id: int, *args: Any) -> list[ServerOutput]:
         """Answer the client's event ``ack_id`` with ``args``. Nothing happens if the socket
@@ -474,9 +485,10 @@ class ServerMachine:
         return result
 
     def _acks_done(self, outputs: Sequence[Output]) -> list[ServerOutput]:
-        for output in outputs:
-            if type(output) is AckCompleted:
-                self._whole_responses.discard(output.ack_id)
+        # The engine only completes acks here; their "whole response" marks go with them.
+        self._whole_responses.difference_update(
+            output.ack_id for output in outputs if isinstance(output, AckCompleted)
+        )
         return list(outputs)
 
     # -- disconnecting ---------------------------------------------------------------------
@@ -493,6 +505,10 @@ class ServerMachine:
         client = self._route(nsp, sid)
         if client is None or client.sockets.get(nsp) != sid:
             raise UnknownSocketError(f"socket {sid!r} is not connected to {nsp!r}")
+        if not close_connection and not self.engine.namespace(nsp).is_connected(sid):
+            raise InvalidStateError(
+                f"socket {sid!r} is pending: answer its CONNECT with accept() or refuse()"
+            )
         targets = list(client.sockets.items()) if close_connection else [(nsp, sid)]
         outputs: list[ServerOutput] = []
         for target_nsp, target_sid in targets:

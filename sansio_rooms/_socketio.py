@@ -456,6 +456,9 @@ class Decoder:
             else:
                 nsp = text[i:comma]
                 i = comma + 1
+            if not _is_utf8_safe(nsp):
+                # No wire can carry it (the text would not be UTF-8), and no reply could name it.
+                raise RemoteProtocolError("a namespace with a lone surrogate")
 
         ack_id = None
         if i < end and text[i] in _DIGITS:

@@ -86,7 +86,9 @@ def ws_reject(handle: Any, code: int) -> WebSocketReject:
 def ws_send(handles: Any, *frames: str | bytes, volatile: bool = False) -> WebSocketSend:
     if not isinstance(handles, tuple):
         handles = (handles,)
-    return WebSocketSend(handles=handles, frames=frames, volatile=volatile)
+    # A ping and the probe's answer are control frames: they must not wait behind data.
+    control = frames in (("2",), ("3probe",))
+    return WebSocketSend(handles=handles, frames=frames, volatile=volatile, control=control)
 
 
 def open_packet(

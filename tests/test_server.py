@@ -45,6 +45,7 @@ from sansio_rooms._errors import (
 from sansio_rooms._outputs import (
     AckCompleted,
     Connected,
+    Deliveries,
     RoomCreated,
     RoomJoined,
     SocketDisconnected,
@@ -373,9 +374,13 @@ def test_broadcast_with_acks_aggregates_the_first_arguments() -> None:
     machine = server_machine()
     a = connected(machine, "a", "websocket", "/chat")
     b = connected(machine, "b", "websocket", "/chat")
-    assert machine.emit_with_ack("/chat", "q", 1, now=1.0, timeout=5.0) == [
-        ws_send(("a", "b"), '42/chat,0["q",1]')
-    ]
+    deliveries, *sent = machine.emit_with_ack("/chat", "q", 1, now=1.0, timeout=5.0)
+    assert isinstance(deliveries, Deliveries)  # first: the ack id and the recipients
+    assert (deliveries.ack_id, list(deliveries.recipients)) == (
+        0,
+        [a.sids["/chat"], b.sids["/chat"]],
+    )
+    assert sent == [ws_send(("a", "b"), '42/chat,0["q",1]')]
     assert machine.next_deadline() == 6.0
     assert a.emit('3/chat,0["yes","ignored"]', now=2.0) == []
     assert b.emit('3/chat,0["no"]', now=3.0) == [
@@ -417,9 +422,11 @@ def test_broadcast_with_acks_whole_response() -> None:
 def test_broadcast_with_acks_to_nobody_completes_at_once() -> None:
     machine = server_machine()
     connected(machine, "a")
-    assert machine.emit_with_ack(
+    deliveries, *rest = machine.emit_with_ack(
         "/", "q", now=0.0, timeout=5.0, rooms="nobody", whole_response=True
-    ) == [AckCompleted(nsp="/", ack_id=0, responses=(), timed_out=False)]
+    )
+    assert isinstance(deliveries, Deliveries) and list(deliveries.recipients) == []
+    assert rest == [AckCompleted(nsp="/", ack_id=0, responses=(), timed_out=False)]
     assert machine.next_deadline() == 25.0
 
 
@@ -1010,3 +1017,37 @@ def test_attachments_split_across_posts() -> None:
     client = connected(machine, "c", "polling")
     assert client.send(ATTACHMENT_HEADER) == []
     assert client.send(b"\x07") == [event("S1", "x", b"\x07")]
+
+
+def test_a_failed_websocket_closes_its_session_with_a_reason() -> None:
+    machine = server_machine()
+    a = connected(machine, "a")
+    b = connected(machine, "b")
+    outputs = machine.websocket_failed("a", 1.0, "write buffer full")
+    assert outputs == [
+        SocketDisconnecting(nsp="/", sid=a.sids["/"], reason="transport error"),
+        SessionClosed(eio_sid=a.eio_sid, reason="transport error", description="write buffer full"),
+    ]
+    assert machine.websocket_failed("a", 1.0, "again") == []  # already gone: ignored
+    machine.finish_disconnect("/", a.sids["/"])
+    assert machine.emit("/", "still here") == [ws_send("b", '42["still here"]')]
+    assert b.sids["/"] in machine.engine.namespace("/").sockets()
+
+
+def test_a_failed_probe_ends_the_probe_only() -> None:
+    machine = server_machine()
+    client = Client(machine, "p", "polling")
+    assert machine.websocket_connect(
+        "probe", {"EIO": "4", "transport": "websocket", "sid": client.eio_sid}, 1.0
+    ) == [WebSocketAccept(handle="probe")]
+    assert machine.websocket_failed("probe", 1.0, "write failed") == []
+    assert machine.eio.state_of(client.eio_sid) is SessionState.POLLING
+
+
+def test_disconnect_of_a_pending_socket_must_be_answered_by_accept_or_refuse() -> None:
+    machine = server_machine()
+    client = Client(machine, "w")
+    (request,) = [o for o in client.emit("0", now=0.0) if type(o) is ConnectRequest]
+    with pytest.raises(InvalidStateError, match="pending"):
+        machine.disconnect("/", request.sid, 0.0)
+    assert machine.accept("/", request.sid)[-1] == Connected(nsp="/", sid=request.sid)

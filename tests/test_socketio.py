@@ -680,3 +680,11 @@ def test_fuzz_arbitrary_message_sequences(messages: list[str | bytes]) -> None:
     decoder = Decoder()
     for message in messages:
         _feed_checked(decoder, message)
+
+
+def test_a_namespace_with_a_lone_surrogate_is_refused_by_the_decoder() -> None:
+    # The machine could not even answer it: SioPacket refuses such a namespace when built.
+    with pytest.raises(RemoteProtocolError, match="lone surrogate"):
+        Decoder().feed("0/\ud800,")
+    with pytest.raises(RemoteProtocolError, match="lone surrogate"):
+        Decoder().feed('2/\ud800,["x"]')
