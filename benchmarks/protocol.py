@@ -40,7 +40,7 @@ from sansio_rooms._engineio import (
     encode_packet,
     encode_payload,
 )
-from sansio_rooms._socketio import Decoder, SioPacket, SioPacketType, encode
+from sansio_rooms._socketio import SioDecoder, SioPacket, SioPacketType, encode_sio_packet
 
 # Hoisted as a server machine would, and as python-socketio's module-level ints are.
 EVENT = SioPacketType.EVENT
@@ -94,7 +94,7 @@ def _websocket_rows(name: str, data: list[Any]) -> list[Row]:
     def ours_encode() -> object:
         return [
             encode_packet(EioPacket(type=MESSAGE, data=m))
-            for m in encode(SioPacket(type=EVENT, data=data))
+            for m in encode_sio_packet(SioPacket(type=EVENT, data=data))
         ]
 
     def theirs_encode() -> object:
@@ -104,7 +104,7 @@ def _websocket_rows(name: str, data: list[Any]) -> list[Row]:
 
     frames = ours_encode()
     assert frames == theirs_encode()  # the same bytes on the wire, so the same work to decode
-    feed = Decoder().feed  # one decoder per connection, as a server holds it
+    feed = SioDecoder().feed  # one decoder per connection, as a server holds it
 
     def ours_decode() -> Any:
         for frame in frames:  # type: ignore[attr-defined]
@@ -127,7 +127,7 @@ def _websocket_rows(name: str, data: list[Any]) -> list[Row]:
 
 def _polling_rows(name: str, data: list[Any]) -> list[Row]:
     def ours_encode() -> object:
-        messages = encode(SioPacket(type=EVENT, data=data))
+        messages = encode_sio_packet(SioPacket(type=EVENT, data=data))
         return encode_payload([EioPacket(type=MESSAGE, data=m) for m in messages])
 
     def theirs_encode() -> object:
@@ -138,7 +138,7 @@ def _polling_rows(name: str, data: list[Any]) -> list[Row]:
 
     body = ours_encode()
     assert body == theirs_encode()
-    feed = Decoder().feed
+    feed = SioDecoder().feed
 
     def ours_decode() -> Any:
         for eio in decode_payload(body, max_payload=1_000_000):  # type: ignore[arg-type]

@@ -3,9 +3,36 @@
 Everything public is re-exported here; the private modules each declare their ``__all__``.
 """
 
+from ._app import ConnectionRefusedError as ConnectionRefusedError
+from ._app import Handlers as Handlers
+from ._app import Selection as Selection
+from ._app import parse_query as parse_query
 from ._engine import Namespace as Namespace
 from ._engine import RoomEngine as RoomEngine
 from ._engine import default_id_factory as default_id_factory
+from ._engineio import RECORD_SEPARATOR as RECORD_SEPARATOR
+from ._engineio import EioPacket as EioPacket
+from ._engineio import EioPacketType as EioPacketType
+from ._engineio import HttpError as HttpError
+from ._engineio import decode_packet as decode_packet
+from ._engineio import decode_payload as decode_payload
+from ._engineio import encode_packet as encode_packet
+from ._engineio import encode_payload as encode_payload
+from ._engineio import handshake_packet as handshake_packet
+from ._engineio import http_error_body as http_error_body
+from ._engineio_server import SESSION_TRANSITIONS as SESSION_TRANSITIONS
+from ._engineio_server import EngineIOServer as EngineIOServer
+from ._engineio_server import HttpRequest as HttpRequest
+from ._engineio_server import HttpResponse as HttpResponse
+from ._engineio_server import MessageReceived as MessageReceived
+from ._engineio_server import SessionClosed as SessionClosed
+from ._engineio_server import SessionOpened as SessionOpened
+from ._engineio_server import SessionState as SessionState
+from ._engineio_server import TransportOutput as TransportOutput
+from ._engineio_server import WebSocketAccept as WebSocketAccept
+from ._engineio_server import WebSocketClose as WebSocketClose
+from ._engineio_server import WebSocketReject as WebSocketReject
+from ._engineio_server import WebSocketSend as WebSocketSend
 from ._errors import DuplicateSocketError as DuplicateSocketError
 from ._errors import InvalidRoomError as InvalidRoomError
 from ._errors import InvalidStateError as InvalidStateError
@@ -45,11 +72,26 @@ from ._outputs import RoomJoined as RoomJoined
 from ._outputs import RoomLeft as RoomLeft
 from ._outputs import SocketDisconnected as SocketDisconnected
 from ._outputs import SocketDisconnecting as SocketDisconnecting
+from ._server import ConnectRequest as ConnectRequest
+from ._server import EventReceived as EventReceived
+from ._server import ServerMachine as ServerMachine
+from ._server import ServerOutput as ServerOutput
+from ._socketio import MAX_ACK_ID as MAX_ACK_ID
+from ._socketio import RESERVED_EVENTS as RESERVED_EVENTS
+from ._socketio import SioData as SioData
+from ._socketio import SioDecoder as SioDecoder
+from ._socketio import SioPacket as SioPacket
+from ._socketio import SioPacketType as SioPacketType
+from ._socketio import encode_sio_packet as encode_sio_packet
 from ._state import TRANSITIONS as TRANSITIONS
 from ._state import Operation as Operation
 from ._state import SocketState as SocketState
 
 __all__ = [
+    "MAX_ACK_ID",
+    "RECORD_SEPARATOR",
+    "RESERVED_EVENTS",
+    "SESSION_TRANSITIONS",
     "TRANSITIONS",
     "Accept",
     "Ack",
@@ -57,20 +99,31 @@ __all__ = [
     "BeginDisconnect",
     "CloseRoom",
     "Connect",
+    "ConnectRequest",
     "Connected",
+    "ConnectionRefusedError",
     "Deliveries",
     "Disconnect",
     "DisconnectSockets",
     "DuplicateSocketError",
+    "EioPacket",
+    "EioPacketType",
     "Emit",
     "EmitWithAck",
+    "EngineIOServer",
     "Event",
+    "EventReceived",
     "FinishDisconnect",
+    "Handlers",
+    "HttpError",
+    "HttpRequest",
+    "HttpResponse",
     "InvalidRoomError",
     "InvalidStateError",
     "Join",
     "Leave",
     "LocalProtocolError",
+    "MessageReceived",
     "Namespace",
     "Operation",
     "Output",
@@ -84,16 +137,39 @@ __all__ = [
     "RoomLeft",
     "RoomsArg",
     "SansioRoomsError",
+    "Selection",
+    "ServerMachine",
+    "ServerOutput",
+    "SessionClosed",
+    "SessionOpened",
+    "SessionState",
+    "SioData",
+    "SioDecoder",
+    "SioPacket",
+    "SioPacketType",
     "SocketDisconnected",
     "SocketDisconnecting",
     "SocketState",
     "SocketsJoin",
     "SocketsLeave",
     "TimePassed",
+    "TransportOutput",
     "UnknownSocketError",
+    "WebSocketAccept",
+    "WebSocketClose",
+    "WebSocketReject",
+    "WebSocketSend",
+    "decode_packet",
+    "decode_payload",
     "default_id_factory",
+    "encode_packet",
+    "encode_payload",
+    "encode_sio_packet",
+    "handshake_packet",
+    "http_error_body",
     "normalize_namespace",
     "normalize_room",
     "normalize_rooms",
+    "parse_query",
 ]
 __version__ = "0.1.0.dev0"

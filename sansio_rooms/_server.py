@@ -45,7 +45,7 @@ from ._errors import (
 )
 from ._names import Room, normalize_namespace
 from ._outputs import AckCompleted, Deliveries, Output
-from ._socketio import Decoder, SioPacket, SioPacketType, encode
+from ._socketio import SioDecoder, SioPacket, SioPacketType, encode_sio_packet
 from ._state import SocketState
 
 __all__ = ["ConnectRequest", "EventReceived", "ServerMachine", "ServerOutput"]
@@ -103,7 +103,7 @@ class _Client:
 
     def __init__(self, eio_sid: str, max_attachments: int) -> None:
         self.eio_sid = eio_sid
-        self.decoder = Decoder(max_attachments=max_attachments)
+        self.decoder = SioDecoder(max_attachments=max_attachments)
         self.sockets: dict[str, str] = {}  # namespace -> socket id
         self.connect_deadline: float | None = None
         self.open = True
@@ -133,7 +133,7 @@ class ServerMachine:
         self.engine = RoomEngine() if engine is None else engine
         self.eio = EngineIOServer(**engineio_options)
         self.connect_timeout = check_time("connect_timeout", connect_timeout)
-        Decoder(max_attachments=max_attachments)  # validates it now, not at first client
+        SioDecoder(max_attachments=max_attachments)  # validates it now, not at first client
         self.max_attachments = max_attachments
         self._clients: dict[str, _Client] = {}
         self._routes: dict[str, dict[str, _Client]] = {}  # namespace -> socket id -> client
@@ -397,7 +397,7 @@ class ServerMachine:
     ) -> list[ServerOutput]:
         """Broadcast ``event`` with ``args`` to a selection of the namespace (the engine's
         selection rules). The packet is encoded once, the frames built once."""
-        messages = encode(SioPacket(type=_EVENT, nsp=nsp, data=[event, *args]))
+        messages = encode_sio_packet(SioPacket(type=_EVENT, nsp=nsp, data=[event, *args]))
         deliveries = self._namespace(nsp).emit(
             None, rooms=rooms, except_=except_, sids=sids, sender=sender
         )
@@ -432,7 +432,7 @@ class ServerMachine:
         if whole_response and len(outputs) == 1:
             self._whole_responses.add(deliveries.ack_id)
         packet = SioPacket(type=_EVENT, nsp=nsp, data=[event, *args], id=deliveries.ack_id)
-        messages = encode(packet)
+        messages = encode_sio_packet(packet)
         result = self._transmit(nsp, deliveries.recipients, messages, volatile, compress)
         # The Deliveries first: it tells the host the ack id (and the recipients) before an
         # AckCompleted can appear, which it does at once when nobody was selected.
@@ -473,7 +473,7 @@ class ServerMachine:
             # Closed by a packet later in the same long-polling batch (its SessionClosed
             # follows): nobody to send to.
             return []
-        return self._down(self.eio.send(client.eio_sid, encode(packet)))
+        return self._down(self.eio.send(client.eio_sid, encode_sio_packet(packet)))
 
     def _down(self, outputs: list[Any]) -> list[ServerOutput]:
         """Pass the outputs of a send through: a session may close (its buffer overflowed)."""

@@ -32,11 +32,11 @@ from ._errors import LocalProtocolError, RemoteProtocolError
 __all__ = [
     "MAX_ACK_ID",
     "RESERVED_EVENTS",
-    "Decoder",
     "SioData",
+    "SioDecoder",
     "SioPacket",
     "SioPacketType",
-    "encode",
+    "encode_sio_packet",
 ]
 
 #: JSON-like data: None, bool, int, float, str, bytes, and lists / str-keyed dicts of those.
@@ -276,7 +276,7 @@ def _dumps_slowly(data: Any, *, binary: bool, ascii_only: bool) -> tuple[str, li
         return dumps(_finite(data)), attachments
 
 
-def encode(packet: SioPacket) -> list[str | bytes]:
+def encode_sio_packet(packet: SioPacket) -> list[str | bytes]:
     """The messages for ``packet``: one text message, then its binary attachments in order.
 
     A text EVENT costs one JSON dump and a concatenation. Binary data is found by that dump
@@ -364,7 +364,7 @@ def _find_placeholders(data: list[Any], count: int) -> list[_Slot]:
     return slots
 
 
-class Decoder:
+class SioDecoder:
     """Turns the messages of one connection back into packets, one message at a time.
 
     :meth:`feed` returns a :class:`SioPacket` when a packet is complete, ``None`` while a

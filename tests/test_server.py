@@ -52,7 +52,7 @@ from sansio_rooms._outputs import (
     SocketDisconnecting,
 )
 from sansio_rooms._server import ConnectRequest, EventReceived, ServerMachine
-from sansio_rooms._socketio import Decoder
+from sansio_rooms._socketio import SioDecoder
 
 CLIENT_DISCONNECT = "client namespace disconnect"
 SERVER_DISCONNECT = "server namespace disconnect"
@@ -80,7 +80,7 @@ def closed(eio_sid: str, reason: str, description: str) -> SessionClosed:
 
 def decoder_error(*messages: str | bytes, max_attachments: int = 10) -> str:
     """What the codecs say about these Engine.IO frames, fed in order to a fresh decoder."""
-    decoder = Decoder(max_attachments=max_attachments)
+    decoder = SioDecoder(max_attachments=max_attachments)
     for frame in messages:
         try:
             packet = decode_packet(frame)

@@ -16,10 +16,10 @@ from sansio_rooms._errors import LocalProtocolError, RemoteProtocolError
 from sansio_rooms._socketio import (
     MAX_ACK_ID,
     RESERVED_EVENTS,
-    Decoder,
+    SioDecoder,
     SioPacket,
     SioPacketType,
-    encode,
+    encode_sio_packet,
 )
 
 CONNECT = SioPacketType.CONNECT
@@ -150,8 +150,8 @@ LENIENT_EXAMPLES: list[tuple[str, SioPacket, str]] = [
 ]
 
 
-def feed_all(messages: list[str | bytes], decoder: Decoder | None = None) -> SioPacket:
-    decoder = decoder or Decoder()
+def feed_all(messages: list[str | bytes], decoder: SioDecoder | None = None) -> SioPacket:
+    decoder = decoder or SioDecoder()
     *head, last = messages
     for message in head:
         assert decoder.feed(message) is None
@@ -169,27 +169,27 @@ def test_spec_examples_decode_and_encode_back(
     messages: list[str | bytes], packet: SioPacket
 ) -> None:
     assert feed_all(messages) == packet
-    assert encode(packet) == messages
-    assert encode(feed_all(messages)) == messages
+    assert encode_sio_packet(packet) == messages
+    assert encode_sio_packet(feed_all(messages)) == messages
 
 
 @pytest.mark.parametrize(("packet", "messages"), SPEC_PACKETS)
 def test_spec_packets_encode_and_decode_back(
     packet: SioPacket, messages: list[str | bytes]
 ) -> None:
-    assert encode(packet) == messages
-    assert feed_all(encode(packet)) == packet
+    assert encode_sio_packet(packet) == messages
+    assert feed_all(encode_sio_packet(packet)) == packet
 
 
 @pytest.mark.parametrize(("text", "packet", "canonical"), LENIENT_EXAMPLES)
 def test_lenient_forms_decode(text: str, packet: SioPacket, canonical: str) -> None:
-    decoder = Decoder()
+    decoder = SioDecoder()
     result = decoder.feed(text)
     if result is None:
         result = decoder.feed(b"")
     assert result == packet
     if canonical:
-        assert encode(packet) == [canonical]
+        assert encode_sio_packet(packet) == [canonical]
 
 
 @pytest.mark.parametrize(("messages", "packet"), SPEC_EXAMPLES)
@@ -205,7 +205,7 @@ def test_spec_examples_with_trailing_garbage_are_refused(
 def test_one_decoder_takes_every_example_in_a_row(
     messages: list[str | bytes], packet: SioPacket
 ) -> None:
-    decoder = Decoder()
+    decoder = SioDecoder()
     for _ in range(3):
         assert feed_all(messages, decoder) == packet
 
@@ -213,7 +213,7 @@ def test_one_decoder_takes_every_example_in_a_row(
 def test_the_spec_test_suite_refusals() -> None:
     for text in ["abc", "2{}", '2abc["message-with-ack",1,"2",{"3":[false]}]']:
         with pytest.raises(RemoteProtocolError):
-            Decoder().feed(text)
+            SioDecoder().feed(text)
 
 
 # --- refusals -------------------------------------------------------------------------------
@@ -298,7 +298,7 @@ REFUSALS: list[tuple[str, str]] = [
 
 @pytest.mark.parametrize(("text", "message"), REFUSALS)
 def test_refusals(text: str, message: str) -> None:
-    decoder = Decoder()
+    decoder = SioDecoder()
     with pytest.raises(RemoteProtocolError, match=message):
         decoder.feed(text)
     # Nothing is left half-decoded: the decoder takes a good packet next.
@@ -309,14 +309,14 @@ def test_refusals(text: str, message: str) -> None:
 @pytest.mark.parametrize("name", sorted(RESERVED_EVENTS))
 def test_reserved_event_names_are_refused(name: str) -> None:
     with pytest.raises(RemoteProtocolError, match="reserved event name"):
-        Decoder().feed("2" + json.dumps([name]))
+        SioDecoder().feed("2" + json.dumps([name]))
     with pytest.raises(LocalProtocolError, match="reserved event name"):
         SioPacket(type=EVENT, data=[name])
 
 
 def test_numbers_are_event_names_but_bools_are_not() -> None:
-    assert Decoder().feed("2[42]") == SioPacket(type=EVENT, data=[42])
-    assert Decoder().feed("2[-1.5]") == SioPacket(type=EVENT, data=[-1.5])
+    assert SioDecoder().feed("2[42]") == SioPacket(type=EVENT, data=[42])
+    assert SioDecoder().feed("2[-1.5]") == SioPacket(type=EVENT, data=[-1.5])
     with pytest.raises(LocalProtocolError):
         SioPacket(type=EVENT, data=[True])
     with pytest.raises(LocalProtocolError):
@@ -324,7 +324,7 @@ def test_numbers_are_event_names_but_bools_are_not() -> None:
 
 
 def test_placeholders_may_repeat_and_sit_anywhere() -> None:
-    decoder = Decoder()
+    decoder = SioDecoder()
     text = f'52-["a",{{"x":[{P1},{{"y":{P0}}}]}},{P0}]'
     assert decoder.feed(text) is None
     assert decoder.awaited_attachments == 2
@@ -335,14 +335,14 @@ def test_placeholders_may_repeat_and_sit_anywhere() -> None:
 
 
 def test_placeholder_lookalikes_in_a_text_packet_stay_objects() -> None:
-    packet = Decoder().feed(f'2["a",{P0}]')
+    packet = SioDecoder().feed(f'2["a",{P0}]')
     assert packet == SioPacket(type=EVENT, data=["a", {"_placeholder": True, "num": 0}])
     assert packet is not None
-    assert encode(packet) == [f'2["a",{P0}]']
+    assert encode_sio_packet(packet) == [f'2["a",{P0}]']
 
 
 def test_text_while_attachments_are_awaited_is_refused() -> None:
-    decoder = Decoder()
+    decoder = SioDecoder()
     assert decoder.feed(f'52-["a",{P0},{P1}]') is None
     assert decoder.feed(b"x") is None
     with pytest.raises(RemoteProtocolError, match="while 1 binary attachment"):
@@ -352,7 +352,7 @@ def test_text_while_attachments_are_awaited_is_refused() -> None:
 
 
 def test_binary_while_none_is_awaited_is_refused() -> None:
-    decoder = Decoder()
+    decoder = SioDecoder()
     with pytest.raises(RemoteProtocolError, match="no binary packet was awaited"):
         decoder.feed(b"\x00")
     assert decoder.feed(f'51-["a",{P0}]') is None
@@ -362,7 +362,7 @@ def test_binary_while_none_is_awaited_is_refused() -> None:
 
 
 def test_reset_drops_a_half_received_packet() -> None:
-    decoder = Decoder()
+    decoder = SioDecoder()
     assert decoder.feed(f'51-["a",{P0}]') is None
     decoder.reset()
     assert decoder.awaited_attachments == 0
@@ -373,20 +373,20 @@ def test_reset_drops_a_half_received_packet() -> None:
 def test_max_attachments() -> None:
     many = "[" + ",".join(['"a"'] + [f'{{"_placeholder":true,"num":{i}}}' for i in range(12)]) + "]"
     with pytest.raises(RemoteProtocolError, match="12 attachments: allowed from 1 to 10"):
-        Decoder().feed("512-" + many)
-    decoder = Decoder(max_attachments=12)
+        SioDecoder().feed("512-" + many)
+    decoder = SioDecoder(max_attachments=12)
     assert decoder.feed("512-" + many) is None
     assert decoder.awaited_attachments == 12
     with pytest.raises(RemoteProtocolError, match="allowed from 1 to 0"):
-        Decoder(max_attachments=0).feed(f'51-["a",{P0}]')
+        SioDecoder(max_attachments=0).feed(f'51-["a",{P0}]')
     for bad in (-1, 1.5, None, True):
         with pytest.raises(LocalProtocolError, match="max_attachments"):
-            Decoder(max_attachments=bad)  # type: ignore[arg-type]
+            SioDecoder(max_attachments=bad)  # type: ignore[arg-type]
 
 
 def test_feed_refuses_what_is_not_a_message() -> None:
     with pytest.raises(LocalProtocolError, match="str or bytes, not int"):
-        Decoder().feed(5)  # type: ignore[arg-type]
+        SioDecoder().feed(5)  # type: ignore[arg-type]
 
 
 # --- packets built by the host --------------------------------------------------------------
@@ -447,49 +447,49 @@ def test_packet_is_frozen() -> None:
 
 def test_encoding_is_compact_and_keeps_unicode_like_json_stringify() -> None:
     packet = SioPacket(type=EVENT, data=["msg", {"text": "héllo €😀", "n": [1, 2.5]}])
-    assert encode(packet) == ['2["msg",{"text":"héllo €😀","n":[1,2.5]}]']
-    assert encode(SioPacket(type=CONNECT_ERROR, data="nope")) == ['4"nope"']
-    assert encode(SioPacket(type=EVENT, data=["a\x1e\n"])) == ['2["a\\u001e\\n"]']
+    assert encode_sio_packet(packet) == ['2["msg",{"text":"héllo €😀","n":[1,2.5]}]']
+    assert encode_sio_packet(SioPacket(type=CONNECT_ERROR, data="nope")) == ['4"nope"']
+    assert encode_sio_packet(SioPacket(type=EVENT, data=["a\x1e\n"])) == ['2["a\\u001e\\n"]']
 
 
 def test_lone_surrogates_are_escaped_so_the_frame_stays_utf8() -> None:
-    packet = Decoder().feed('2["\\ud800",{"\\udfff":"é"}]')
+    packet = SioDecoder().feed('2["\\ud800",{"\\udfff":"é"}]')
     assert packet == SioPacket(type=EVENT, data=["\ud800", {"\udfff": "é"}])
     assert packet is not None
-    (text,) = encode(packet)
+    (text,) = encode_sio_packet(packet)
     assert text == '2["\\ud800",{"\\udfff":"\\u00e9"}]'
     text.encode("utf-8")
-    assert Decoder().feed(text) == packet
+    assert SioDecoder().feed(text) == packet
     binary = SioPacket(type=EVENT, data=["\ud800", b"x"])
-    assert encode(binary) == [f'51-["\\ud800",{P0}]', b"x"]
+    assert encode_sio_packet(binary) == [f'51-["\\ud800",{P0}]', b"x"]
 
 
 def test_non_finite_numbers_are_written_as_null_like_json_stringify() -> None:
     packet = SioPacket(type=EVENT, data=["a", math.nan, [math.inf, {"k": -math.inf}], (1.5,)])
-    assert encode(packet) == ['2["a",null,[null,{"k":null}],[1.5]]']
+    assert encode_sio_packet(packet) == ['2["a",null,[null,{"k":null}],[1.5]]']
     binary = SioPacket(type=ACK, data=[math.nan, b"x"], id=3)
-    assert encode(binary) == [f"61-3[null,{P0}]", b"x"]
-    assert encode(SioPacket(type=CONNECT, data={"x": math.inf})) == ['0{"x":null}']
+    assert encode_sio_packet(binary) == [f"61-3[null,{P0}]", b"x"]
+    assert encode_sio_packet(SioPacket(type=CONNECT, data={"x": math.inf})) == ['0{"x":null}']
     # 1e400 from a peer is inf, as in JavaScript, and goes back out as null.
-    decoded = Decoder().feed('2["a",1e400]')
+    decoded = SioDecoder().feed('2["a",1e400]')
     assert decoded == SioPacket(type=EVENT, data=["a", math.inf])
     assert decoded is not None
-    assert encode(decoded) == ['2["a",null]']
+    assert encode_sio_packet(decoded) == ['2["a",null]']
 
 
 def test_data_json_cannot_hold_raises_type_error() -> None:
     with pytest.raises(TypeError, match="set"):
-        encode(SioPacket(type=EVENT, data=["a", {1, 2}]))
+        encode_sio_packet(SioPacket(type=EVENT, data=["a", {1, 2}]))
     with pytest.raises(TypeError, match="set"):
-        encode(SioPacket(type=EVENT, data=["a", b"x", {1, 2}]))
+        encode_sio_packet(SioPacket(type=EVENT, data=["a", b"x", {1, 2}]))
     with pytest.raises(TypeError, match="bytes"):
-        encode(SioPacket(type=CONNECT, data={"a": b"x"}))
+        encode_sio_packet(SioPacket(type=CONNECT, data={"a": b"x"}))
     with pytest.raises(TypeError, match="bytes"):
-        encode(SioPacket(type=CONNECT_ERROR, data={"a": b"x"}))
+        encode_sio_packet(SioPacket(type=CONNECT_ERROR, data={"a": b"x"}))
     with pytest.raises(TypeError):
-        encode(SioPacket(type=EVENT, data=["a", {b"key": 1}]))
+        encode_sio_packet(SioPacket(type=EVENT, data=["a", {b"key": 1}]))
     with pytest.raises(ValueError):
-        encode(SioPacket(type=EVENT, data=["a", {math.nan: 1}]))
+        encode_sio_packet(SioPacket(type=EVENT, data=["a", {math.nan: 1}]))
 
 
 def test_attachments_are_numbered_depth_first_and_bytes_likes_accepted() -> None:
@@ -499,7 +499,7 @@ def test_attachments_are_numbered_depth_first_and_bytes_likes_accepted() -> None
         b"4",
         ("t", b"5"),
     ]
-    text, *attachments = encode(SioPacket(type=EVENT, data=data, nsp="/n", id=7))
+    text, *attachments = encode_sio_packet(SioPacket(type=EVENT, data=data, nsp="/n", id=7))
     assert text == (
         '55-/n,7["a",{"x":{"_placeholder":true,"num":0},"y":[{"_placeholder":true,"num":1},'
         '{"z":{"_placeholder":true,"num":2}}]},{"_placeholder":true,"num":3},'
@@ -516,7 +516,7 @@ def test_pure_python_encoder_agrees_with_the_c_one(monkeypatch: pytest.MonkeyPat
     assert c_dumps(data) == py_dumps(data)
     monkeypatch.setattr(_socketio, "_HAS_C_ENCODER", False)
     packet = SioPacket(type=EVENT, data=["a", b"x", math.nan, "\ud800"])
-    assert encode(packet) == [f'51-["a",{P0},null,"\\ud800"]', b"x"]
+    assert encode_sio_packet(packet) == [f'51-["a",{P0},null,"\\ud800"]', b"x"]
 
 
 # --- properties -----------------------------------------------------------------------------
@@ -581,14 +581,14 @@ def sio_packets(draw: st.DrawFn) -> SioPacket:
 @settings(max_examples=600, deadline=None, derandomize=True)
 @given(sio_packets())
 def test_round_trip(packet: SioPacket) -> None:
-    messages = encode(packet)
+    messages = encode_sio_packet(packet)
     assert isinstance(messages[0], str)
     messages[0].encode("utf-8")  # always sendable as a text frame
     assert all(isinstance(m, bytes) for m in messages[1:])
     # The encoder has no attachment limit (neither has the reference one); decoders do.
-    decoded = feed_all(messages, Decoder(max_attachments=len(messages)))
+    decoded = feed_all(messages, SioDecoder(max_attachments=len(messages)))
     assert decoded == packet
-    assert encode(decoded) == messages
+    assert encode_sio_packet(decoded) == messages
 
 
 @settings(max_examples=200, deadline=None, derandomize=True)
@@ -598,7 +598,7 @@ def test_python_socketio_reads_what_we_write_and_we_read_what_it_writes(
 ) -> None:
     sio_packet = pytest.importorskip("socketio.packet")
     assume("?" not in packet.nsp)  # python-socketio strips a query string from namespaces
-    messages = encode(packet)
+    messages = encode_sio_packet(packet)
     theirs = sio_packet.Packet(encoded_packet=messages[0])
     for attachment in messages[1:]:
         theirs.add_attachment(attachment)
@@ -610,7 +610,7 @@ def test_python_socketio_reads_what_we_write_and_we_read_what_it_writes(
             int(packet.type), data=packet.data, namespace=packet.nsp, id=packet.id
         ).encode()
         written = written if isinstance(written, list) else [written]
-        assert feed_all(written, Decoder(max_attachments=len(written))) == packet
+        assert feed_all(written, SioDecoder(max_attachments=len(written))) == packet
 
 
 # --- fuzz -----------------------------------------------------------------------------------
@@ -638,7 +638,7 @@ def _mutate(rng: random.Random, text: str) -> str:
     return "".join(chars)
 
 
-def _feed_checked(decoder: Decoder, message: str | bytes) -> None:
+def _feed_checked(decoder: SioDecoder, message: str | bytes) -> None:
     try:
         packet = decoder.feed(message)
     except RemoteProtocolError:
@@ -647,7 +647,7 @@ def _feed_checked(decoder: Decoder, message: str | bytes) -> None:
     if packet is not None:
         # Whatever a peer gets through can be sent back out, and read again.
         assert isinstance(packet, SioPacket)
-        again = feed_all(encode(packet))
+        again = feed_all(encode_sio_packet(packet))
         assert again.type is packet.type
         assert again.nsp == packet.nsp
         assert again.id == packet.id
@@ -655,7 +655,7 @@ def _feed_checked(decoder: Decoder, message: str | bytes) -> None:
 
 def test_fuzz_only_packets_or_remote_protocol_errors() -> None:
     rng = random.Random(5)
-    decoder = Decoder(max_attachments=3)
+    decoder = SioDecoder(max_attachments=3)
     count = 0
     while count < 24_000:
         roll = rng.random()
@@ -677,7 +677,7 @@ def test_fuzz_only_packets_or_remote_protocol_errors() -> None:
 @settings(max_examples=500, deadline=None, derandomize=True)
 @given(st.lists(st.one_of(st.text(max_size=40), st.binary(max_size=8)), max_size=5))
 def test_fuzz_arbitrary_message_sequences(messages: list[str | bytes]) -> None:
-    decoder = Decoder()
+    decoder = SioDecoder()
     for message in messages:
         _feed_checked(decoder, message)
 
@@ -685,6 +685,6 @@ def test_fuzz_arbitrary_message_sequences(messages: list[str | bytes]) -> None:
 def test_a_namespace_with_a_lone_surrogate_is_refused_by_the_decoder() -> None:
     # The machine could not even answer it: SioPacket refuses such a namespace when built.
     with pytest.raises(RemoteProtocolError, match="lone surrogate"):
-        Decoder().feed("0/\ud800,")
+        SioDecoder().feed("0/\ud800,")
     with pytest.raises(RemoteProtocolError, match="lone surrogate"):
-        Decoder().feed('2/\ud800,["x"]')
+        SioDecoder().feed('2/\ud800,["x"]')
