@@ -11,19 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from _server_helpers import (
-    Client,
-    engineio_server,
-    http_error,
-    http_get,
-    http_post,
-    ok,
-    open_packet,
-    polled,
-    query,
-    ws_reject,
-    ws_send,
-)
 
 from sansio_rooms._engineio import decode_packet, decode_payload
 from sansio_rooms._engineio_server import (
@@ -40,6 +27,20 @@ from sansio_rooms._engineio_server import (
     WebSocketSend,
 )
 from sansio_rooms._errors import LocalProtocolError, RemoteProtocolError
+
+from ._server_helpers import (
+    Client,
+    engineio_server,
+    http_error,
+    http_get,
+    http_post,
+    ok,
+    open_packet,
+    polled,
+    query,
+    ws_reject,
+    ws_send,
+)
 
 POLLING, UPGRADING, WEBSOCKET, DRAINING = SessionState
 

@@ -11,19 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from _server_helpers import (
-    Client,
-    http_error,
-    http_get,
-    http_post,
-    ok,
-    open_packet,
-    polled,
-    polling_payload,
-    query,
-    server_machine,
-    ws_send,
-)
 
 from sansio_rooms._engine import RoomEngine
 from sansio_rooms._engineio import decode_packet
@@ -53,6 +40,20 @@ from sansio_rooms._outputs import (
 )
 from sansio_rooms._server import ConnectRequest, EventReceived, ServerMachine
 from sansio_rooms._socketio import SioDecoder
+
+from ._server_helpers import (
+    Client,
+    http_error,
+    http_get,
+    http_post,
+    ok,
+    open_packet,
+    polled,
+    polling_payload,
+    query,
+    server_machine,
+    ws_send,
+)
 
 CLIENT_DISCONNECT = "client namespace disconnect"
 SERVER_DISCONNECT = "server namespace disconnect"

@@ -15,7 +15,6 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-from _server_helpers import Client, http_get, polling_payload, query, server_machine
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -41,6 +40,8 @@ from sansio_rooms._outputs import (
     SocketDisconnecting,
 )
 from sansio_rooms._server import ConnectRequest, EventReceived
+
+from ._server_helpers import Client, http_get, polling_payload, query, server_machine
 
 POLLING, UPGRADING = SessionState.POLLING, SessionState.UPGRADING
 
