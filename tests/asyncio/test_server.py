@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+
 from sansio_rooms_asyncio import (
     AckTimeoutError,
     AsyncServer,
