@@ -79,10 +79,6 @@ class Handlers:
         return catch_all, catch_all is not None
 
 
-def _rooms(value: Iterable[Room] | Room | None) -> tuple[Room, ...] | None:
-    return None if value is None else normalize_rooms(value)
-
-
 @attrs.frozen(kw_only=True)
 class Selection:
     """Who a broadcast is for, and how: the state of Socket.IO's ``BroadcastOperator``.

@@ -1,0 +1,90 @@
+"""The loop-agnostic pieces both bindings share: handlers, the selection, the refusal."""
+
+from __future__ import annotations
+
+import attrs
+import pytest
+
+from sansio_rooms import (
+    ConnectionRefusedError,
+    Handlers,
+    LocalProtocolError,
+    SansioRoomsError,
+    Selection,
+    parse_query,
+)
+
+
+def test_handlers_per_namespace_with_a_catch_all() -> None:
+    handlers = Handlers()
+
+    @handlers.on("chat")
+    def chat() -> None: ...
+
+    @handlers.on("*", namespace="admin")
+    def anything() -> None: ...
+
+    @handlers.on("connect", namespace="admin")
+    def connect() -> None: ...
+
+    assert handlers.namespaces() == ("/", "/admin")
+    assert handlers.get("/", "chat") is chat
+    assert handlers.get("/admin", "connect") is connect
+    assert handlers.get("/nowhere", "chat") is None
+    assert handlers.for_event("/", "chat") == (chat, False)
+    assert handlers.for_event("/", "other") == (None, False)
+    assert handlers.for_event("/admin", "other") == (anything, True)
+    assert handlers.for_event("/admin", 42) == (anything, True)  # numeric event names
+    # A client cannot trigger the server's own events by emitting them.
+    assert handlers.for_event("/admin", "connect") == (anything, True)
+    assert handlers.for_event("/nowhere", "chat") == (None, False)
+
+
+@pytest.mark.parametrize("event", ["", None, 3])
+def test_handlers_refuse_bad_event_names(event: object) -> None:
+    with pytest.raises(LocalProtocolError):
+        Handlers().on(event)  # type: ignore[arg-type]
+
+
+def test_handlers_refuse_what_cannot_be_called() -> None:
+    with pytest.raises(LocalProtocolError):
+        Handlers().on("chat")("not a function")  # type: ignore[type-var]
+
+
+def test_selection_is_immutable_and_accumulates() -> None:
+    base = Selection()
+    room = base.to("a")
+    both = room.in_(["b", "a"])
+    assert base.rooms is None and room.rooms == ("a",) and both.rooms == ("a", "b")
+    excluded = both.except_("c").except_(["d", "c"])
+    assert excluded.except_rooms == ("c", "d") and both.except_rooms == ()
+    flags = excluded.volatile.local.compress(False).timeout(1.5)
+    assert (flags.volatile_flag, flags.local_flag, flags.compress_flag) == (True, True, False)
+    assert flags.timeout_seconds == 1.5 and excluded.timeout_seconds is None
+    assert flags.broadcast is flags
+    assert flags.of("chat").nsp == "/chat" and flags.nsp == "/"
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        base.nsp = "/x"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("seconds", [-1, "1", None])
+def test_selection_refuses_a_bad_timeout(seconds: object) -> None:
+    with pytest.raises(LocalProtocolError):
+        Selection().timeout(seconds)  # type: ignore[arg-type]
+
+
+def test_connection_refused_error_carries_message_and_data() -> None:
+    error = ConnectionRefusedError("no", {"retry": 5})
+    assert (error.message, error.data, str(error)) == ("no", {"retry": 5}, "no")
+    assert isinstance(error, SansioRoomsError)
+    assert ConnectionRefusedError().message == "Not authorized"
+
+
+def test_parse_query() -> None:
+    assert parse_query(b"EIO=4&transport=polling&t=x") == {
+        "EIO": "4",
+        "transport": "polling",
+        "t": "x",
+    }
+    assert parse_query("a=1&a=2&b=") == {"a": "2", "b": ""}
+    assert parse_query(b"") == {}
