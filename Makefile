@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_BENCH := benchmarks/node/node_modules/.package-lock.json
 
-.PHONY: test lint typecheck pytest demo bench clean
+.PHONY: test lint typecheck pytest demo serve bench clean
 
 $(STAMP): requirements-dev.txt pyproject.toml bindings/asyncio/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,9 +29,19 @@ pytest: $(STAMP)
 		--cov-report=term-missing:skip-covered --cov-fail-under=98 \
 		tests docs README.md
 
-## demo: the main job, on the embedded in-memory engine
+## demo: the main job, on the embedded in-memory engine: the chat driven through the bare
+## engine, then the same chat served over Socket.IO and driven by real clients
 demo: $(STAMP)
 	$(BIN)/python examples/chat.py
+	$(BIN)/python examples/chat_demo.py
+
+WEB_CLIENT := examples/web/node_modules/.package-lock.json
+$(WEB_CLIENT): examples/web/package.json examples/web/package-lock.json
+	cd examples/web && npm ci --no-audit --no-fund --silent
+
+## serve: the chat server for a person to try, at http://127.0.0.1:8000/ (Ctrl-C stops it)
+serve: $(STAMP) $(WEB_CLIENT)
+	cd examples && ../$(BIN)/uvicorn chat_server:app --host 127.0.0.1 --port 8000
 
 $(NODE_BENCH): benchmarks/node/package.json benchmarks/node/package-lock.json
 	cd benchmarks/node && npm ci --no-audit --no-fund --silent
@@ -41,4 +51,4 @@ bench: $(STAMP) $(NODE_BENCH)
 	$(BIN)/python benchmarks/core.py
 
 clean:
-	rm -rf $(VENV) benchmarks/node/node_modules .coverage .hypothesis .mypy_cache .ruff_cache
+	rm -rf $(VENV) benchmarks/node/node_modules examples/web/node_modules .coverage .hypothesis .mypy_cache .ruff_cache

@@ -1,0 +1,97 @@
+"""``make demo``: the chat server on uvicorn, driven by real Socket.IO clients.
+
+Starts ``examples/chat_server.py`` on a loopback port, connects four python-socketio clients
+(two over WebSocket, one upgrading from long-polling, one on long-polling only), has them join
+rooms and talk, then one leaves; every message each client receives is printed as it arrives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+import socketio
+import uvicorn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from chat_server import make_app
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+async def person(url: str, name: str, transports: list[str]) -> socketio.AsyncClient:
+    client = socketio.AsyncClient()
+
+    def show(kind: str) -> Any:
+        def handler(data: dict[str, Any]) -> None:
+            print(f"  {name:>4} <- {kind}: {data}")
+
+        return handler
+
+    for kind in ("joined", "message", "whisper", "left"):
+        client.on(kind, show(kind))
+    await client.connect(url, auth={"name": name}, transports=transports)
+    print(f"  {name:>4} connected over {client.transport()} as {client.get_sid()}")
+    return client
+
+
+async def pause() -> None:
+    await asyncio.sleep(0.2)  # let the messages arrive, so that the transcript reads in order
+
+
+async def main() -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    config = uvicorn.Config(make_app(), host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.05)
+    print(f"== chat server on {url} (sansio-rooms, asyncio binding, in-memory rooms)")
+    ann = await person(url, "ann", ["websocket"])
+    bob = await person(url, "bob", ["polling", "websocket"])
+    cid = await person(url, "cid", ["websocket"])
+    dee = await person(url, "dee", ["polling"])
+
+    print("== joining rooms (the ack lists who was already there)")
+    for client, name, room in [
+        (ann, "ann", "python"),
+        (bob, "bob", "python"),
+        (cid, "cid", "trio"),
+        (ann, "ann", "trio"),
+        (dee, "dee", "python"),
+    ]:
+        here = await client.call("join", room, timeout=5)
+        print(f"  {name:>4} joined {room}, already there: {here}")
+        await pause()
+
+    print("== ann talks to python and trio (each hears it once)")
+    await ann.emit("say", ("python", "hi pythonistas"))
+    await ann.emit("say", ("trio", "hi trio folks"))
+    await pause()
+    print("== bob whispers to cid")
+    await bob.emit("whisper", (cid.get_sid(), "psst"))
+    await pause()
+    print("== ann leaves: her rooms are told while she is disconnecting")
+    await ann.disconnect()
+    await pause()
+    await dee.emit("say", ("python", "bye ann"))
+    await pause()
+    for client in (bob, cid, dee):
+        await client.disconnect()
+    server.should_exit = True
+    await serving
+    print("== done")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
