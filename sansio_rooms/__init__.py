@@ -7,6 +7,11 @@ from ._app import ConnectionRefusedError as ConnectionRefusedError
 from ._app import Handlers as Handlers
 from ._app import Selection as Selection
 from ._app import parse_query as parse_query
+from ._driver import AckTimeoutError as AckTimeoutError
+from ._driver import BroadcastOperator as BroadcastOperator
+from ._driver import Handshake as Handshake
+from ._driver import ServerDriver as ServerDriver
+from ._driver import Socket as Socket
 from ._engine import Namespace as Namespace
 from ._engine import RoomEngine as RoomEngine
 from ._engine import default_id_factory as default_id_factory
@@ -96,7 +101,9 @@ __all__ = [
     "Accept",
     "Ack",
     "AckCompleted",
+    "AckTimeoutError",
     "BeginDisconnect",
+    "BroadcastOperator",
     "CloseRoom",
     "Connect",
     "ConnectRequest",
@@ -115,6 +122,7 @@ __all__ = [
     "EventReceived",
     "FinishDisconnect",
     "Handlers",
+    "Handshake",
     "HttpError",
     "HttpRequest",
     "HttpResponse",
@@ -138,6 +146,7 @@ __all__ = [
     "RoomsArg",
     "SansioRoomsError",
     "Selection",
+    "ServerDriver",
     "ServerMachine",
     "ServerOutput",
     "SessionClosed",
@@ -147,6 +156,7 @@ __all__ = [
     "SioDecoder",
     "SioPacket",
     "SioPacketType",
+    "Socket",
     "SocketDisconnected",
     "SocketDisconnecting",
     "SocketState",

@@ -8,14 +8,14 @@ async def connect(socket, auth): ...
 app = ASGIApp(server)          # uvicorn module:app
 """
 
+from sansio_rooms import AckTimeoutError as AckTimeoutError
+from sansio_rooms import BroadcastOperator as BroadcastOperator
 from sansio_rooms import ConnectionRefusedError as ConnectionRefusedError
+from sansio_rooms import Handshake as Handshake
+from sansio_rooms import Socket as Socket
 
 from ._asgi import ASGIApp as ASGIApp
-from ._operator import AckTimeoutError as AckTimeoutError
-from ._operator import BroadcastOperator as BroadcastOperator
 from ._server import AsyncServer as AsyncServer
-from ._socket import Handshake as Handshake
-from ._socket import Socket as Socket
 from ._transport import Connection as Connection
 
 __all__ = [

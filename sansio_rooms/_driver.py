@@ -1,0 +1,588 @@
+"""The part of a Socket.IO server binding that does not depend on the event loop.
+
+A binding (asyncio, trio) subclasses :class:`ServerDriver` and supplies four things: the
+clock (``now``), how to start a task (``_spawn``), how to arm the machine's one timer
+(``_schedule``), and a one-shot waiter (``_new_waiter``); plus its transports (writers, the
+ASGI app). Everything else — registering handlers, performing the machine's outputs, running
+the connect / event / disconnect handlers, the broadcast operator, the socket object — is here,
+written once, so that the two bindings cannot drift apart.
+
+Nothing here touches an event loop: handlers are awaited as plain coroutines, and the
+machine (:class:`ServerMachine`) does all the protocol and room work.
+"""
+
+from __future__ import annotations
+
+import abc
+import inspect
+import logging
+from collections.abc import Callable, Coroutine, Iterable, Mapping
+from typing import Any, Protocol, TypeVar
+
+import attrs
+
+from . import _engineio_server as eio
+from . import _server as sio
+from ._app import ConnectionRefusedError, Handlers, Selection
+from ._errors import SansioRoomsError, UnknownSocketError
+from ._names import Room, normalize_namespace
+from ._outputs import (
+    AckCompleted,
+    Connected,
+    Deliveries,
+    RoomCreated,
+    RoomDeleted,
+    RoomJoined,
+    RoomLeft,
+    SocketDisconnected,
+    SocketDisconnecting,
+)
+
+__all__ = ["AckTimeoutError", "BroadcastOperator", "Handshake", "ServerDriver", "Socket"]
+
+logger = logging.getLogger("sansio_rooms")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class AckTimeoutError(SansioRoomsError, TimeoutError):
+    """Not every recipient answered in time. ``responses`` holds the answers that came
+    (Socket.IO's "operation has timed out" with ``err.responses``)."""
+
+    def __init__(self, responses: tuple[Any, ...]) -> None:
+        super().__init__(f"operation has timed out ({len(responses)} responses)")
+        self.responses = responses
+
+
+class Waiter(Protocol):
+    """A one-shot result, set once from synchronous code and awaited by one task."""
+
+    def set(self, value: AckCompleted) -> None: ...
+
+    async def wait(self) -> AckCompleted: ...
+
+
+async def _call(handler: Callable[..., Any], *args: Any) -> Any:
+    result = handler(*args)
+    if inspect.isawaitable(result):
+        result = await result
+    return result
+
+
+@attrs.frozen(kw_only=True)
+class Handshake:
+    """What the client sent to connect: the CONNECT ``auth`` payload and the Engine.IO
+    session's query string."""
+
+    auth: Any
+    query: Mapping[str, str]
+
+
+class BroadcastOperator:
+    """A selection of sockets of one namespace, and what to do with them. Immutable: each
+    of ``to/in_/except_/volatile/local/compress/timeout`` returns a new operator."""
+
+    __slots__ = ("_selection", "_server")
+
+    def __init__(self, server: ServerDriver, selection: Selection) -> None:
+        self._server = server
+        self._selection = selection
+
+    @property
+    def selection(self) -> Selection:
+        return self._selection
+
+    def _with(self, selection: Selection) -> BroadcastOperator:
+        return BroadcastOperator(self._server, selection)
+
+    def to(self, rooms: Iterable[Room] | Room) -> BroadcastOperator:
+        return self._with(self._selection.to(rooms))
+
+    def in_(self, rooms: Iterable[Room] | Room) -> BroadcastOperator:
+        return self._with(self._selection.to(rooms))
+
+    def except_(self, rooms: Iterable[Room] | Room) -> BroadcastOperator:
+        return self._with(self._selection.except_(rooms))
+
+    def compress(self, value: bool) -> BroadcastOperator:
+        return self._with(self._selection.compress(value))
+
+    def timeout(self, seconds: float) -> BroadcastOperator:
+        return self._with(self._selection.timeout(seconds))
+
+    @property
+    def volatile(self) -> BroadcastOperator:
+        return self._with(self._selection.volatile)
+
+    @property
+    def local(self) -> BroadcastOperator:
+        return self._with(self._selection.local)
+
+    @property
+    def broadcast(self) -> BroadcastOperator:
+        return self
+
+    async def emit(self, event: str, *args: Any) -> None:
+        """Send ``event`` with ``args`` to every selected socket, each once."""
+        self._server._emit(self._selection, None, event, args)
+
+    async def emit_with_ack(self, event: str, *args: Any) -> list[Any]:
+        """Send and wait for one answer per recipient (``.timeout(seconds)`` is required);
+        returns the first argument of each answer, in arrival order. Raises
+        :class:`AckTimeoutError` (with ``.responses``) if some did not answer in time."""
+        responses = await self._server._emit_with_ack(
+            self._selection, None, event, args, whole_response=False
+        )
+        return list(responses)
+
+    def _selected(self) -> tuple[str, ...]:
+        selection = self._selection
+        namespace = self._server.machine.engine.namespace(selection.nsp)
+        selected = namespace.members_of(selection.rooms, except_=selection.except_rooms)
+        return tuple(sid for sid in selected if sid != selection.sender)
+
+    async def fetch_sockets(self) -> list[Socket]:
+        """The selected sockets (on this server)."""
+        nsp = self._selection.nsp
+        sockets = (self._server.get_socket(sid, nsp) for sid in self._selected())
+        return [socket for socket in sockets if socket is not None]
+
+    async def sockets_join(self, rooms: Iterable[Room] | Room) -> None:
+        """Every selected socket joins ``rooms``."""
+        namespace = self._server.machine.engine.namespace(self._selection.nsp)
+        namespace.sockets_join(rooms, sids=self._selected())
+
+    async def sockets_leave(self, rooms: Iterable[Room] | Room) -> None:
+        """Every selected socket leaves ``rooms``."""
+        namespace = self._server.machine.engine.namespace(self._selection.nsp)
+        namespace.sockets_leave(rooms, sids=self._selected())
+
+    async def disconnect_sockets(self, close: bool = False) -> None:
+        """Disconnect every selected socket (``close``: their whole connections)."""
+        server = self._server
+        server._run(
+            server.machine.disconnect_sockets(
+                self._selection.nsp, server.now(), sids=self._selected(), close_connection=close
+            )
+        )
+
+
+class Socket:
+    """A client connected to a namespace: ``socket.sid``, ``socket.nsp``, ``socket.data``
+    (yours), ``socket.handshake``, ``socket.rooms``; ``join``/``leave``; ``emit``;
+    ``to()/except_()/broadcast`` (the sender excluded); ``disconnect``."""
+
+    def __init__(
+        self,
+        server: ServerDriver,
+        nsp: str,
+        sid: str,
+        eio_sid: str,
+        auth: Any,
+        query: Mapping[str, str],
+    ) -> None:
+        self.server = server
+        self.nsp = nsp
+        self.sid = sid
+        self.eio_sid = eio_sid
+        self.handshake = Handshake(auth=auth, query=query)
+        self.data: dict[str, Any] = {}
+        self.connected = False
+
+    def __repr__(self) -> str:
+        return f"<Socket {self.sid} of {self.nsp}>"
+
+    @property
+    def rooms(self) -> frozenset[Room]:
+        """The rooms of the socket (its id room included); empty once it is disconnected."""
+        try:
+            return frozenset(self.server.machine.engine.namespace(self.nsp).rooms_of(self.sid))
+        except UnknownSocketError:
+            return frozenset()
+
+    def join(self, rooms: Iterable[Room] | Room) -> None:
+        """Join one room or several. Raises once the socket has disconnected."""
+        self.server.machine.engine.namespace(self.nsp).join(self.sid, rooms)
+
+    def leave(self, rooms: Iterable[Room] | Room) -> None:
+        """Leave one room or several; a room not joined is a no-op."""
+        self.server.machine.engine.namespace(self.nsp).leave(self.sid, rooms)
+
+    async def emit(self, event: str, *args: Any) -> None:
+        """Send ``event`` with ``args`` to this client."""
+        self.server._emit(Selection(nsp=self.nsp), (self.sid,), event, args)
+
+    async def emit_with_ack(self, event: str, *args: Any, timeout: float) -> tuple[Any, ...]:
+        """Send and wait for the client's answer: the tuple of its arguments. Raises
+        :class:`AckTimeoutError` after ``timeout`` seconds."""
+        selection = Selection(nsp=self.nsp).timeout(timeout)
+        responses = await self.server._emit_with_ack(
+            selection, (self.sid,), event, args, whole_response=True
+        )
+        answer: tuple[Any, ...] = responses[0]
+        return answer
+
+    def _operator(self) -> BroadcastOperator:
+        return BroadcastOperator(self.server, Selection(nsp=self.nsp, sender=self.sid))
+
+    def to(self, rooms: Iterable[Room] | Room) -> BroadcastOperator:
+        """Broadcast to these rooms, never to this socket."""
+        return self._operator().to(rooms)
+
+    def in_(self, rooms: Iterable[Room] | Room) -> BroadcastOperator:
+        return self._operator().to(rooms)
+
+    def except_(self, rooms: Iterable[Room] | Room) -> BroadcastOperator:
+        return self._operator().except_(rooms)
+
+    @property
+    def broadcast(self) -> BroadcastOperator:
+        """Everyone in the namespace but this socket."""
+        return self._operator()
+
+    async def disconnect(self, close: bool = False) -> None:
+        """Disconnect this socket (``close``: the whole connection, every namespace)."""
+        if not self.connected:
+            return
+        server = self.server
+        server._run(
+            server.machine.disconnect(self.nsp, self.sid, server.now(), close_connection=close)
+        )
+
+
+class ServerDriver(abc.ABC):
+    """The loop-independent body of a binding's server (see the module docstring).
+
+    ``max_buffer``: how many frames may wait for a slow WebSocket before it is disconnected;
+    the other options go to :class:`ServerMachine`.
+    """
+
+    def __init__(self, *, max_buffer: int = 1024, **options: Any) -> None:
+        if type(max_buffer) is not int or max_buffer < 1:
+            raise ValueError(f"max_buffer must be a positive int, not {max_buffer!r}")
+        self.machine = sio.ServerMachine(**options)
+        self.handlers = Handlers()
+        self.max_buffer = max_buffer
+        self._sockets: dict[tuple[str, str], Socket] = {}
+        self._ack_waiters: dict[int, Waiter] = {}
+        self._queries: dict[str, Mapping[str, str]] = {}  # Engine.IO session -> query string
+        self._timer_when: float | None = None
+
+    # -- what a binding supplies ---------------------------------------------------------------
+
+    @abc.abstractmethod
+    def now(self) -> float:
+        """The loop's monotonic clock, in seconds."""
+
+    @abc.abstractmethod
+    def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+        """Run ``coroutine`` as a task of the server."""
+
+    @abc.abstractmethod
+    def _schedule(self, when: float | None) -> None:
+        """Call ``self._on_timer()`` at ``when`` (replacing the previous time; ``None``:
+        never)."""
+
+    @abc.abstractmethod
+    def _new_waiter(self) -> Waiter:
+        """A fresh one-shot waiter."""
+
+    # -- registration ---------------------------------------------------------------------------
+
+    def on(self, event: str, namespace: str = "/") -> Callable[[F], F]:
+        """Decorator: ``@server.on("chat")`` registers a handler (and the namespace)."""
+        self.machine.add_namespace(namespace)
+        return self.handlers.on(event, namespace)
+
+    def event(self, handler: F) -> F:
+        """Decorator: the function's name is the event, in namespace ``/``."""
+        return self.on(handler.__name__)(handler)
+
+    # -- the broadcast operator ------------------------------------------------------------------
+
+    def of(self, namespace: str) -> BroadcastOperator:
+        nsp = self.machine.add_namespace(normalize_namespace(namespace))
+        return BroadcastOperator(self, Selection(nsp=nsp))
+
+    def to(self, rooms: Iterable[Room] | Room) -> BroadcastOperator:
+        return self.of("/").to(rooms)
+
+    def in_(self, rooms: Iterable[Room] | Room) -> BroadcastOperator:
+        return self.of("/").to(rooms)
+
+    def except_(self, rooms: Iterable[Room] | Room) -> BroadcastOperator:
+        return self.of("/").except_(rooms)
+
+    @property
+    def volatile(self) -> BroadcastOperator:
+        return self.of("/").volatile
+
+    @property
+    def local(self) -> BroadcastOperator:
+        return self.of("/").local
+
+    def compress(self, value: bool) -> BroadcastOperator:
+        return self.of("/").compress(value)
+
+    def timeout(self, seconds: float) -> BroadcastOperator:
+        return self.of("/").timeout(seconds)
+
+    async def emit(self, event: str, *args: Any) -> None:
+        """Emit to every socket of namespace ``/`` (use ``of()``/``to()`` to select)."""
+        await self.of("/").emit(event, *args)
+
+    async def sockets_join(self, rooms: Iterable[Room] | Room) -> None:
+        await self.of("/").sockets_join(rooms)
+
+    async def sockets_leave(self, rooms: Iterable[Room] | Room) -> None:
+        await self.of("/").sockets_leave(rooms)
+
+    async def disconnect_sockets(self, close: bool = False) -> None:
+        await self.of("/").disconnect_sockets(close)
+
+    async def fetch_sockets(self) -> list[Socket]:
+        return await self.of("/").fetch_sockets()
+
+    def get_socket(self, sid: str, namespace: str = "/") -> Socket | None:
+        """The socket ``sid`` of ``namespace``, if it is here."""
+        return self._sockets.get((normalize_namespace(namespace), sid))
+
+    # -- machine plumbing ------------------------------------------------------------------------
+
+    def _run(self, outputs: list[Any]) -> None:
+        """Perform the machine's outputs, then re-arm the timer for its next deadline."""
+        dispatch = _DISPATCH
+        for output in outputs:
+            dispatch[type(output)](self, output)
+        when = self.machine.next_deadline()
+        if when != self._timer_when:
+            self._timer_when = when
+            self._schedule(when)
+
+    def _on_timer(self) -> None:
+        self._timer_when = None
+        self._run(self.machine.advance(self.now()))
+
+    # What the transports report (the binding's readers call these).
+
+    def _receive_request(self, request: eio.HttpRequest) -> None:
+        self._run(self.machine.receive_request(request, self.now()))
+
+    def _request_closed(self, handle: Any) -> None:
+        self._run(self.machine.request_closed(handle, self.now()))
+
+    def _websocket_connect(self, writer: Any, query: Mapping[str, str]) -> None:
+        self._run(self.machine.websocket_connect(writer, query, self.now()))
+
+    def _websocket_message(self, writer: Any, data: str | bytes) -> None:
+        self._run(self.machine.websocket_message(writer, data, self.now()))
+
+    def _websocket_closed(self, writer: Any) -> None:
+        writer.closed = True
+        self._run(self.machine.websocket_closed(writer, self.now()))
+
+    def _transport_failed(self, writer: Any, description: str) -> None:
+        self._run(self.machine.websocket_failed(writer, self.now(), description))
+
+    # What the machine answers.
+
+    def _on_http_response(self, output: eio.HttpResponse) -> None:
+        output.handle.respond(output)
+
+    def _on_websocket_accept(self, output: eio.WebSocketAccept) -> None:
+        output.handle.accept()
+
+    def _on_websocket_reject(self, output: eio.WebSocketReject) -> None:
+        output.handle.reject(output.status, output.body)
+
+    def _on_websocket_send(self, output: eio.WebSocketSend) -> None:
+        # The frames become transport messages once per kind of writer, shared by all.
+        prepared: dict[Any, tuple[Any, ...]] = {}
+        volatile = output.volatile
+        frames = output.frames
+        control = output.control
+        for writer in output.handles:
+            prepare = writer.prepare
+            messages = prepared.get(prepare)
+            if messages is None:
+                messages = prepared[prepare] = prepare(frames)
+            if control:
+                writer.write_control(messages)
+            else:
+                writer.write(messages, volatile)
+
+    def _on_websocket_close(self, output: eio.WebSocketClose) -> None:
+        output.handle.close(output.code)
+
+    def _on_connect_request(self, output: sio.ConnectRequest) -> None:
+        query = self._queries.get(output.eio_sid, {})
+        socket = Socket(self, output.nsp, output.sid, output.eio_sid, output.auth, query)
+        self._sockets[(output.nsp, output.sid)] = socket
+        self._spawn(self._run_connect(socket))
+
+    async def _run_connect(self, socket: Socket) -> None:
+        handler = self.handlers.get(socket.nsp, "connect")
+        refusal: tuple[str, Any] | None = None
+        if handler is not None:
+            try:
+                if await _call(handler, socket, socket.handshake.auth) is False:
+                    refusal = ("Not authorized", None)
+            except ConnectionRefusedError as error:
+                refusal = (error.message, error.data)
+            except Exception as error:
+                logger.exception("connect handler of %s failed", socket.nsp)
+                refusal = (str(error) or type(error).__name__, None)
+        if refusal is None:
+            self._run(self.machine.accept(socket.nsp, socket.sid))
+        else:
+            self._sockets.pop((socket.nsp, socket.sid), None)
+            self._run(self.machine.refuse(socket.nsp, socket.sid, *refusal))
+
+    def _on_connected(self, output: Connected) -> None:
+        socket = self._sockets.get((output.nsp, output.sid))
+        if socket is not None:
+            socket.connected = True
+
+    def _on_event(self, output: sio.EventReceived) -> None:
+        socket = self._sockets.get((output.nsp, output.sid))
+        if socket is None:  # pragma: no cover - the machine only reports connected sockets
+            return
+        handler, catch_all = self.handlers.for_event(output.nsp, output.event)
+        if handler is None:
+            logger.info("no handler for event %r of %s", output.event, output.nsp)
+            return
+        args = (output.event, *output.args) if catch_all else output.args
+        self._spawn(self._run_event(socket, handler, args, output.ack_id))
+
+    async def _run_event(
+        self, socket: Socket, handler: Callable[..., Any], args: tuple[Any, ...], ack_id: int | None
+    ) -> None:
+        try:
+            result = await _call(handler, socket, *args)
+        except Exception:
+            logger.exception("handler of %r in %s failed", args[:1], socket.nsp)
+            return
+        if ack_id is not None:
+            if result is None:
+                response: tuple[Any, ...] = ()
+            elif isinstance(result, tuple):
+                response = result
+            else:
+                response = (result,)
+            self._run(self.machine.send_ack(socket.nsp, socket.sid, ack_id, *response))
+
+    def _on_disconnecting(self, output: SocketDisconnecting) -> None:
+        socket = self._sockets.get((output.nsp, output.sid))
+        if socket is None:  # pragma: no cover - every connected socket has its object
+            return
+        socket.connected = False
+        self._spawn(self._run_disconnect(socket, output.reason))
+
+    async def _run_disconnect(self, socket: Socket, reason: str) -> None:
+        for event in ("disconnecting", "disconnect"):
+            handler = self.handlers.get(socket.nsp, event)
+            if handler is not None:
+                try:
+                    await _call(handler, socket, reason)
+                except Exception:
+                    logger.exception("%s handler of %s failed", event, socket.nsp)
+            if event == "disconnecting":
+                self._sockets.pop((socket.nsp, socket.sid), None)
+                self._run(self.machine.finish_disconnect(socket.nsp, socket.sid))
+
+    def _on_ack_completed(self, output: AckCompleted) -> None:
+        waiter = self._ack_waiters.pop(output.ack_id, None)
+        if waiter is not None:
+            waiter.set(output)
+
+    def _on_session_opened(self, output: eio.SessionOpened) -> None:
+        self._queries[output.eio_sid] = output.query
+
+    def _on_session_closed(self, output: eio.SessionClosed) -> None:
+        self._queries.pop(output.eio_sid, None)
+
+    # -- emitting (used by the operator and sockets) ---------------------------------------------
+
+    def _emit(
+        self, selection: Selection, sids: Iterable[str] | None, event: str, args: Any
+    ) -> None:
+        self._run(
+            self.machine.emit(
+                selection.nsp,
+                event,
+                *args,
+                rooms=selection.rooms,
+                except_=selection.except_rooms,
+                sids=sids,
+                sender=selection.sender,
+                volatile=selection.volatile_flag,
+                compress=selection.compress_flag,
+            )
+        )
+
+    async def _emit_with_ack(
+        self,
+        selection: Selection,
+        sids: Iterable[str] | None,
+        event: str,
+        args: Any,
+        *,
+        whole_response: bool,
+    ) -> tuple[Any, ...]:
+        timeout = selection.timeout_seconds
+        if timeout is None:
+            raise TypeError("set a timeout for acknowledgements: .timeout(seconds)")
+        outputs = self.machine.emit_with_ack(
+            selection.nsp,
+            event,
+            *args,
+            now=self.now(),
+            timeout=timeout,
+            rooms=selection.rooms,
+            except_=selection.except_rooms,
+            sids=sids,
+            sender=selection.sender,
+            whole_response=whole_response,
+            volatile=selection.volatile_flag,
+            compress=selection.compress_flag,
+        )
+        deliveries = outputs[0]  # the machine puts the engine's Deliveries first
+        assert isinstance(deliveries, Deliveries) and deliveries.ack_id is not None
+        waiter = self._new_waiter()
+        self._ack_waiters[deliveries.ack_id] = waiter
+        self._run(outputs)
+        completed = await waiter.wait()
+        if completed.timed_out:
+            raise AckTimeoutError(completed.responses)
+        return completed.responses
+
+    def _begin_shutdown(self) -> None:
+        """Every client is told "server shutting down"; the handlers are started."""
+        self._run(self.machine.shutdown(self.now()))
+
+
+def _ignore(server: ServerDriver, output: Any) -> None:
+    """Outputs that need nothing from the binding (see the dispatch table)."""
+
+
+_DISPATCH: dict[type, Callable[[ServerDriver, Any], None]] = {
+    eio.HttpResponse: ServerDriver._on_http_response,
+    eio.WebSocketAccept: ServerDriver._on_websocket_accept,
+    eio.WebSocketReject: ServerDriver._on_websocket_reject,
+    eio.WebSocketSend: ServerDriver._on_websocket_send,
+    eio.WebSocketClose: ServerDriver._on_websocket_close,
+    sio.ConnectRequest: ServerDriver._on_connect_request,
+    sio.EventReceived: ServerDriver._on_event,
+    Connected: ServerDriver._on_connected,
+    SocketDisconnecting: ServerDriver._on_disconnecting,
+    AckCompleted: ServerDriver._on_ack_completed,
+    eio.SessionOpened: ServerDriver._on_session_opened,
+    eio.SessionClosed: ServerDriver._on_session_closed,
+    # Known, and nothing to do here: the recipients of an emit, room notices (off by
+    # default), the disconnect's last word (handled by _run_disconnect).
+    Deliveries: _ignore,
+    SocketDisconnected: _ignore,
+    RoomCreated: _ignore,
+    RoomJoined: _ignore,
+    RoomLeft: _ignore,
+    RoomDeleted: _ignore,
+}
