@@ -7,11 +7,11 @@ NODE_BENCH := benchmarks/node/node_modules/.package-lock.json
 
 .PHONY: test lint typecheck pytest demo serve bench clean
 
-$(STAMP): requirements-dev.txt pyproject.toml bindings/asyncio/pyproject.toml
+$(STAMP): requirements-dev.txt pyproject.toml bindings/asyncio/pyproject.toml bindings/trio/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-dev.txt
-	$(BIN)/pip install --quiet --no-deps -e . -e bindings/asyncio
+	$(BIN)/pip install --quiet --no-deps -e . -e bindings/asyncio -e bindings/trio
 	touch $@
 
 ## test: lint, type-check, then the whole test suite with branch coverage and doc examples
@@ -22,7 +22,8 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy --strict sansio_rooms bindings/asyncio/sansio_rooms_asyncio
+	$(BIN)/mypy --strict sansio_rooms bindings/asyncio/sansio_rooms_asyncio \
+		bindings/trio/sansio_rooms_trio
 
 pytest: $(STAMP)
 	$(BIN)/pytest -p no:cacheprovider --cov=sansio_rooms --cov-branch \

@@ -35,7 +35,7 @@ class _AsgiWebSocket(WebSocketWriter):
 
     def __init__(self, server: AsyncServer, send: Send) -> None:
         super().__init__(server, send, server.max_buffer)
-        self.decided: asyncio.Future[tuple[bool, int]] = server.loop.create_future()
+        self.decided: asyncio.Future[tuple[bool, int]] = server._event_loop.create_future()
         self.handler_task = asyncio.current_task()
 
     @staticmethod
@@ -148,7 +148,7 @@ class ASGIApp:
             more = message.get("more_body", False) and size <= limit
         headers = dict(scope.get("headers") or [])
         content_type = headers.get(b"content-type")
-        pending = _PendingResponse(server.loop)
+        pending = _PendingResponse(server._event_loop)
         request = HttpRequest(
             handle=pending,
             method=scope["method"],

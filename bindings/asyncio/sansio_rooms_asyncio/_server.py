@@ -56,26 +56,26 @@ class AsyncServer(ServerDriver):
         self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
-    def loop(self) -> asyncio.AbstractEventLoop:
+    def _event_loop(self) -> asyncio.AbstractEventLoop:
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
         return self._loop
 
     def now(self) -> float:
-        return self.loop.time()
+        return self._event_loop.time()
 
     def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
-        task = self.loop.create_task(coroutine)
+        task = self._event_loop.create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     def _schedule(self, when: float | None) -> None:
         if self._timer is not None:
             self._timer.cancel()
-        self._timer = None if when is None else self.loop.call_at(when, self._on_timer)
+        self._timer = None if when is None else self._event_loop.call_at(when, self._on_timer)
 
     def _new_waiter(self) -> _Waiter:
-        return _Waiter(self.loop)
+        return _Waiter(self._event_loop)
 
     def attach(
         self,

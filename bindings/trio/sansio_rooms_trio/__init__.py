@@ -1,0 +1,30 @@
+"""sansio-rooms for trio: a Socket.IO server whose protocol and rooms are the sans-IO core.
+
+server = AsyncServer()
+
+@server.on("connect")
+async def connect(socket, auth): ...
+
+app = ASGIApp(server)          # hypercorn -k trio module:app
+"""
+
+from sansio_rooms import AckTimeoutError as AckTimeoutError
+from sansio_rooms import BroadcastOperator as BroadcastOperator
+from sansio_rooms import ConnectionRefusedError as ConnectionRefusedError
+from sansio_rooms import Handshake as Handshake
+from sansio_rooms import Socket as Socket
+
+from ._asgi import ASGIApp as ASGIApp
+from ._server import AsyncServer as AsyncServer
+from ._transport import Connection as Connection
+
+__all__ = [
+    "ASGIApp",
+    "AckTimeoutError",
+    "AsyncServer",
+    "BroadcastOperator",
+    "Connection",
+    "ConnectionRefusedError",
+    "Handshake",
+    "Socket",
+]

@@ -1,0 +1,157 @@
+"""The trio server: the sansio-rooms machine, driven by trio.
+
+Everything protocol- and room-related happens in :class:`sansio_rooms.ServerMachine`, and
+everything that does not depend on the loop (handlers, the operator, sockets) in
+:class:`sansio_rooms.ServerDriver`. This module supplies trio's part: the clock
+(``trio.current_time``, so a test's ``MockClock`` drives it), a nursery for the handlers and
+the writers of attached connections, the one timer (a task sleeping until the machine's next
+deadline, moved by changing its cancel scope's deadline), waiters, and the shutdown.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import trio
+
+from sansio_rooms import AckCompleted, LocalProtocolError, ServerDriver
+
+from ._transport import Connection
+
+__all__ = ["AsyncServer"]
+
+
+class _Waiter:
+    __slots__ = ("_event", "_value")
+
+    def __init__(self) -> None:
+        self._event = trio.Event()
+        self._value: AckCompleted | None = None
+
+    def set(self, value: AckCompleted) -> None:
+        if self._value is None:
+            self._value = value
+            self._event.set()
+
+    async def wait(self) -> AckCompleted:
+        await self._event.wait()
+        assert self._value is not None
+        return self._value
+
+
+class AsyncServer(ServerDriver):
+    """A Socket.IO server for trio.
+
+    ``AsyncServer(**options)`` takes the machine's options (``ping_interval``,
+    ``ping_timeout``, ``max_payload``, ``connect_timeout``, ``max_attachments``,
+    ``max_buffered_packets``, ``transports``, ...) and ``max_buffer``: how many frames may
+    wait for a slow WebSocket before it is disconnected (default 1024).
+
+    It runs inside ``async with server.running():`` (the ASGI app's lifespan does that), which
+    holds the nursery of its handlers. Handlers: ``@server.on("event", namespace="/")``.
+    ``connect`` gets ``(socket, auth)`` and refuses by returning ``False`` or raising
+    :class:`ConnectionRefusedError`; other events get ``(socket, *args)`` and their return
+    value is the acknowledgement; ``"*"`` catches events without a handler as
+    ``(socket, event, *args)``; ``disconnecting`` and ``disconnect`` get ``(socket, reason)``.
+    """
+
+    def __init__(self, *, max_buffer: int = 1024, **options: Any) -> None:
+        super().__init__(max_buffer=max_buffer, **options)
+        self._nursery: trio.Nursery | None = None
+        self._timer_scope: trio.CancelScope | None = None
+        self._handlers_running = 0
+        self._handlers_idle = trio.lowlevel.ParkingLot()
+
+    def now(self) -> float:
+        return trio.current_time()
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+        if self._nursery is None:
+            coroutine.close()
+            raise LocalProtocolError("the trio server runs inside `async with server.running():`")
+        self._handlers_running += 1
+        self._nursery.start_soon(self._run_task, coroutine)
+
+    async def _run_task(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+        try:
+            await coroutine
+        finally:
+            self._handlers_running -= 1
+            if not self._handlers_running:
+                self._handlers_idle.unpark_all()
+
+    def _schedule(self, when: float | None) -> None:
+        if self._timer_scope is not None:
+            self._timer_scope.deadline = math.inf if when is None else when
+
+    async def _timer(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        first = True
+        while True:
+            deadline = math.inf if self._timer_when is None else self._timer_when
+            with trio.CancelScope(deadline=deadline) as scope:
+                self._timer_scope = scope
+                if first:
+                    first = False
+                    task_status.started()
+                await trio.sleep_forever()
+            self._timer_scope = None
+            if scope.cancelled_caught:
+                self._on_timer()
+
+    def _new_waiter(self) -> _Waiter:
+        return _Waiter()
+
+    def attach(
+        self,
+        send: Callable[[str | bytes], Awaitable[None]],
+        *,
+        close: Callable[[], Awaitable[None]] | None = None,
+        query: Mapping[str, str] | None = None,
+    ) -> Connection:
+        """Bring your own transport: a message-oriented connection (a WebSocket, a pipe, an
+        in-memory pair) speaking Engine.IO like a WebSocket client. ``send(frame)`` writes one
+        frame (``str`` text or ``bytes`` binary); ``close()`` closes it. Feed what arrives with
+        ``connection.feed(frame)`` and report its end with ``connection.closed_by_peer()``.
+        Returns the connection; ``connection.accepted`` says whether the handshake passed."""
+        if self._nursery is None:
+            raise LocalProtocolError("the trio server runs inside `async with server.running():`")
+        connection = Connection(self, send, close, self.max_buffer)
+        self._nursery.start_soon(connection._write_all)
+        self._websocket_connect(connection, query or {"EIO": "4", "transport": "websocket"})
+        return connection
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[AsyncServer]:
+        """``async with server.running():`` — the server's nursery (its handlers, its timer,
+        the writers of attached connections); a graceful shutdown on exit. A single failure
+        inside comes out as itself, not wrapped in an exception group."""
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                await nursery.start(self._timer)
+                try:
+                    yield self
+                finally:
+                    with trio.CancelScope(shield=True):
+                        await self.shutdown()
+                    nursery.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            if len(group.exceptions) == 1:
+                raise group.exceptions[0] from None
+            raise  # pragma: no cover - two failures at once: both are worth seeing
+        finally:
+            self._nursery = None
+
+    async def shutdown(self, timeout: float = 5.0) -> None:
+        """Graceful shutdown: every client is told ("server shutting down"), the
+        *disconnecting* and *disconnect* handlers run (``timeout`` seconds at most), writes
+        are flushed, then the timer stops."""
+        self._begin_shutdown()
+        with trio.move_on_after(timeout):
+            while self._handlers_running:
+                await self._handlers_idle.park()
+        self._schedule(None)
+        self._timer_when = None
