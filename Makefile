@@ -32,9 +32,10 @@ pytest: $(STAMP)
 
 ## demo: the main job, on the embedded in-memory engine: the chat driven through the bare
 ## engine, then the same chat served over Socket.IO and driven by real clients
+## (asyncio binding on uvicorn; `make demo TRIO=1`: trio binding on hypercorn)
 demo: $(STAMP)
 	$(BIN)/python examples/chat.py
-	$(BIN)/python examples/chat_demo.py
+	$(BIN)/python examples/chat_demo.py $(if $(TRIO),--trio)
 
 WEB_CLIENT := examples/web/node_modules/.package-lock.json
 $(WEB_CLIENT): examples/web/package.json examples/web/package-lock.json
@@ -42,7 +43,11 @@ $(WEB_CLIENT): examples/web/package.json examples/web/package-lock.json
 
 ## serve: the chat server for a person to try, at http://127.0.0.1:8000/ (Ctrl-C stops it)
 serve: $(STAMP) $(WEB_CLIENT)
+ifdef TRIO
+	cd examples && SANSIO_ROOMS_BINDING=trio ../$(BIN)/hypercorn -k trio --bind 127.0.0.1:8000 chat_server:app
+else
 	cd examples && ../$(BIN)/uvicorn chat_server:app --host 127.0.0.1 --port 8000
+endif
 
 $(NODE_BENCH): benchmarks/node/package.json benchmarks/node/package-lock.json
 	cd benchmarks/node && npm ci --no-audit --no-fund --silent

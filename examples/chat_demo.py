@@ -1,6 +1,7 @@
-"""``make demo``: the chat server on uvicorn, driven by real Socket.IO clients.
+"""``make demo``: the chat server, driven by real Socket.IO clients.
 
-Starts ``examples/chat_server.py`` on a loopback port, connects four python-socketio clients
+Starts ``examples/chat_server.py`` on a loopback port — on uvicorn with the asyncio binding,
+or with ``--trio`` on hypercorn with the trio binding — connects four python-socketio clients
 (two over WebSocket, one upgrading from long-polling, one on long-polling only), has them join
 rooms and talk, then one leaves; every message each client receives is printed as it arrives.
 """
@@ -8,17 +9,15 @@ rooms and talk, then one leaves; every message each client receives is printed a
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import sys
 from pathlib import Path
 from typing import Any
 
 import socketio
-import uvicorn
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from chat_server import make_app
+HERE = Path(__file__).resolve().parent
 
 
 def free_port() -> int:
@@ -48,15 +47,44 @@ async def pause() -> None:
     await asyncio.sleep(0.2)  # let the messages arrive, so that the transcript reads in order
 
 
-async def main() -> None:
+async def start_server(port: int, trio: bool) -> asyncio.subprocess.Process:
+    bin_dir = Path(sys.executable).parent
+    if trio:
+        command = [str(bin_dir / "hypercorn"), "-k", "trio", "--bind", f"127.0.0.1:{port}"]
+    else:
+        command = [str(bin_dir / "uvicorn"), "--host", "127.0.0.1", "--port", str(port)]
+    env = {**os.environ, "SANSIO_ROOMS_BINDING": "trio" if trio else "asyncio"}
+    process = await asyncio.create_subprocess_exec(
+        *command, "--log-level", "warning", "chat_server:app", cwd=HERE, env=env
+    )
+    for _ in range(100):  # at most 10 s
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            await asyncio.sleep(0.1)
+        else:
+            writer.close()
+            await writer.wait_closed()
+            return process
+    process.kill()
+    raise RuntimeError("the chat server did not start")
+
+
+async def main(trio: bool) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    config = uvicorn.Config(make_app(), host="127.0.0.1", port=port, log_level="warning")
-    server = uvicorn.Server(config)
-    serving = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.05)
-    print(f"== chat server on {url} (sansio-rooms, asyncio binding, in-memory rooms)")
+    server = await start_server(port, trio)
+    binding = "trio binding on hypercorn" if trio else "asyncio binding on uvicorn"
+    print(f"== chat server on {url} (sansio-rooms, {binding}, in-memory rooms)")
+    try:
+        await talk(url)
+    finally:
+        server.terminate()
+        await server.wait()
+    print("== done")
+
+
+async def talk(url: str) -> None:
     ann = await person(url, "ann", ["websocket"])
     bob = await person(url, "bob", ["polling", "websocket"])
     cid = await person(url, "cid", ["websocket"])
@@ -88,10 +116,7 @@ async def main() -> None:
     await pause()
     for client in (bob, cid, dee):
         await client.disconnect()
-    server.should_exit = True
-    await serving
-    print("== done")
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(trio="--trio" in sys.argv[1:]))

@@ -5,15 +5,20 @@ Events: ``join(name, room)`` (ack: the people already there), ``say(room, text)`
 leaver's rooms are still intact (the *disconnecting* phase).
 
 Serve it alone with ``make serve`` (a page for a person to try, at http://127.0.0.1:8000/),
-or let ``make demo`` drive it with a few real clients.
+or let ``make demo`` drive it with a few real clients. The same code runs on either binding:
+asyncio (uvicorn) by default, trio (hypercorn's trio worker) with ``SANSIO_ROOMS_BINDING=trio``.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
-from sansio_rooms_asyncio import ASGIApp, AsyncServer, Socket
+if os.environ.get("SANSIO_ROOMS_BINDING") == "trio":
+    from sansio_rooms_trio import ASGIApp, AsyncServer, Socket
+else:
+    from sansio_rooms_asyncio import ASGIApp, AsyncServer, Socket
 
 WEB = Path(__file__).resolve().parent / "web"
 
