@@ -30,6 +30,61 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 
+class _Message:
+    """One frame, ready twice: as the ASGI ``websocket.send`` message, and as the bytes of a
+    complete WebSocket frame (server frames are not masked) for a transport we can write to
+    directly. Built once per broadcast and shared by every recipient."""
+
+    __slots__ = ("asgi", "wire")
+
+    def __init__(self, frame: str | bytes) -> None:
+        self.asgi: dict[str, Any]
+        if isinstance(frame, str):
+            self.asgi = {"type": "websocket.send", "text": frame}
+            payload = frame.encode("utf-8", "surrogatepass")
+            first = 0x81  # FIN + text
+        else:
+            self.asgi = {"type": "websocket.send", "bytes": frame}
+            payload = bytes(frame)
+            first = 0x82  # FIN + binary
+        size = len(payload)
+        if size < 126:
+            header = bytes((first, size))
+        elif size < 65536:
+            header = bytes((first, 126)) + size.to_bytes(2, "big")
+        else:
+            header = bytes((first, 127)) + size.to_bytes(8, "big")
+        self.wire = header + payload
+
+
+def _direct_transport(send: Send) -> Any:
+    """uvicorn's ``websockets-sansio`` protocol behind ``send``, if that is what it is.
+
+    Its ``send`` frames each message again for every recipient and awaits its flow-control
+    event even when nothing holds it back; writing the frame built once straight to its
+    transport, when that protocol would have written at once itself, is what a broadcast
+    costs in Node. Anything else (another server, another implementation, an attribute
+    missing in another version) goes through ``send``, as ASGI says."""
+    protocol = getattr(send, "__self__", None)
+    kind = type(protocol)
+    if (
+        kind.__name__ == "WebSocketsSansIOProtocol"
+        and kind.__module__ == "uvicorn.protocols.websockets.websockets_sansio_impl"
+        and all(
+            hasattr(protocol, name)
+            for name in (
+                "transport",
+                "writable",
+                "handshake_complete",
+                "close_sent",
+                "disconnected",
+            )
+        )
+    ):
+        return protocol
+    return None
+
+
 class _AsgiWebSocket(WebSocketWriter):
     """A WebSocket of the ASGI server: frames become ``websocket.send`` messages."""
 
@@ -37,16 +92,27 @@ class _AsgiWebSocket(WebSocketWriter):
         super().__init__(server, send, server.max_buffer)
         self.decided: asyncio.Future[tuple[bool, int]] = server._event_loop.create_future()
         self.handler_task = asyncio.current_task()
+        self._direct = _direct_transport(send)
+
+    prepare = staticmethod(lambda frames: tuple(map(_Message, frames)))
 
     @staticmethod
-    def prepare(frames: Any) -> tuple[Any, ...]:
-        # Built once per broadcast and shared by every recipient: the server only reads them.
-        return tuple(
-            {"type": "websocket.send", "text": frame}
-            if type(frame) is str
-            else {"type": "websocket.send", "bytes": frame}
-            for frame in frames
-        )
+    def _unwrap(message: Any) -> Any:
+        return message.asgi if type(message) is _Message else message
+
+    def _write_now(self, message: Any) -> bool:
+        direct = self._direct
+        if (
+            direct is not None
+            and type(message) is _Message
+            and direct.writable.is_set()
+            and direct.handshake_complete
+            and not direct.close_sent
+            and not direct.disconnected
+        ):
+            direct.transport.write(message.wire)
+            return True
+        return super()._write_now(message)
 
     @staticmethod
     def close_message(code: int) -> Any:

@@ -71,6 +71,11 @@ class WebSocketWriter:
     def close_message(code: int) -> Any:
         return None
 
+    @staticmethod
+    def _unwrap(message: Any) -> Any:
+        """What ``send`` takes for a queued message (a transport may queue richer ones)."""
+        return message
+
     def accept(self) -> None:
         """The machine accepted the handshake."""
 
@@ -90,6 +95,10 @@ class WebSocketWriter:
                 return
             self._queue.extend(messages)
             return
+        if len(messages) == 1:  # the common case: one frame per packet
+            if not self._write_now(messages[0]):
+                return
+            return
         for index, message in enumerate(messages):
             if not self._write_now(message):
                 self._queue.extend(messages[index + 1 :])
@@ -106,7 +115,7 @@ class WebSocketWriter:
 
     def _write_now(self, message: Any) -> bool:
         """Send at once; False if the send suspended (and now finishes in a task)."""
-        coro = self._send(message)
+        coro = self._send(self._unwrap(message))
         try:
             yielded = coro.send(None)  # type: ignore[attr-defined]
         except StopIteration:
@@ -122,7 +131,7 @@ class WebSocketWriter:
             await _resume(coro, yielded)
             queue = self._queue
             while queue:
-                await self._send(queue.popleft())
+                await self._send(self._unwrap(queue.popleft()))
         except Exception as error:
             self._gone(error)
         finally:
