@@ -81,6 +81,7 @@ def _node_server(script: str, package: str) -> ServerKind:
 # One entry per server; names starting with OURS_PREFIX are ours, the others are peers.
 SERVERS: dict[str, ServerKind] = {
     "sansio_rooms_asyncio": _python_server("sansio_rooms_asyncio_server.py"),
+    "sansio_rooms_trio": _python_server("sansio_rooms_trio_server.py"),
     "python_socketio": _python_server("python_socketio_server.py"),
     "node_socketio": _node_server("node_socketio_server.js", "socket.io"),
 }
