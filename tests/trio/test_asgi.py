@@ -9,10 +9,13 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 import trio
 import trio.testing
+from websockets.frames import Frame, Opcode
 
 from sansio_rooms_trio import ASGIApp, AsyncServer, Socket
+from sansio_rooms_trio._asgi import _direct_transport, _Message
 
 
 def run(test: Callable[[], Awaitable[None]], *, virtual_time: bool = True) -> None:
@@ -176,3 +179,20 @@ def test_websocket_through_asgi() -> None:
             assert server.machine.engine.namespace("/").count_sockets() == 0
 
     run(scenario)
+
+
+@pytest.mark.parametrize("size", [0, 5, 125, 126, 65535, 65536, 70000])
+def test_frames_built_once_are_websocket_frames(size: int) -> None:
+    text = "é" * (size // 2) + "x" * (size % 2)
+    for frame, opcode in ((text, Opcode.TEXT), (b"\x00" * size, Opcode.BINARY)):
+        message = _Message(frame)
+        payload = frame.encode() if isinstance(frame, str) else frame
+        expected = Frame(opcode, payload).serialize(mask=False, extensions=[])
+        assert message.wire == expected
+
+
+def test_the_direct_path_is_only_for_hypercorns_http1_websocket() -> None:
+    async def plain_send(message: Any) -> None: ...
+
+    assert _direct_transport(plain_send) is None
+    assert _direct_transport(Exchange().send) is None

@@ -85,8 +85,8 @@ class WebSocketWriter:
         try:
             while True:
                 while queue:
-                    message = queue.popleft()
-                    if message is _CLOSE:
+                    if queue[0] is _CLOSE:
+                        queue.popleft()
                         closing = self.close_message(self._close_code or 1000)
                         if closing is not None:
                             await self._send(closing)
@@ -94,7 +94,7 @@ class WebSocketWriter:
                         return
                     self._sending = True
                     try:
-                        await self._send(message)
+                        await self._send_some(queue)
                     finally:
                         self._sending = False
                 if self.closed:
@@ -106,6 +106,15 @@ class WebSocketWriter:
             self._gone(error)
         finally:
             self.finished.set()
+
+    async def _send_some(self, queue: deque[Any]) -> None:
+        """Send the message at the front of ``queue`` (a transport may send several)."""
+        await self._send(self._unwrap(queue.popleft()))
+
+    @staticmethod
+    def _unwrap(message: Any) -> Any:
+        """What ``send`` takes for a queued message (a transport may queue richer ones)."""
+        return message
 
     async def _closed_gracefully(self) -> None:
         """Hook: after the close message of a graceful close."""
