@@ -93,6 +93,9 @@ class _AsgiWebSocket(WebSocketWriter):
         self.decided: asyncio.Future[tuple[bool, int]] = server._event_loop.create_future()
         self.handler_task = asyncio.current_task()
         self._direct = _direct_transport(send)
+        # Frames for the direct path, written together at the end of this loop iteration:
+        # several broadcasts to one client in a burst cost one system call, not one each.
+        self._pending: list[_Message] = []
 
     prepare = staticmethod(lambda frames: tuple(map(_Message, frames)))
 
@@ -100,19 +103,38 @@ class _AsgiWebSocket(WebSocketWriter):
     def _unwrap(message: Any) -> Any:
         return message.asgi if type(message) is _Message else message
 
-    def _write_now(self, message: Any) -> bool:
+    def _direct_ready(self) -> bool:
         direct = self._direct
-        if (
-            direct is not None
-            and type(message) is _Message
-            and direct.writable.is_set()
+        return bool(
+            direct.writable.is_set()
             and direct.handshake_complete
             and not direct.close_sent
             and not direct.disconnected
-        ):
-            direct.transport.write(message.wire)
+        )
+
+    def _write_now(self, message: Any) -> bool:
+        if self._direct is not None and type(message) is _Message and self._direct_ready():
+            if not self._pending:
+                self._server._event_loop.call_soon(self._flush)
+            self._pending.append(message)
             return True
+        if self._pending:  # what was written before goes first
+            self._flush()
         return super()._write_now(message)
+
+    def _flush(self) -> None:
+        pending, self._pending = self._pending, []
+        direct = self._direct
+        if not pending or direct.close_sent or direct.disconnected:
+            return  # closing: nothing goes after the close frame
+        if self._direct_ready():
+            direct.transport.write(b"".join([message.wire for message in pending]))
+            return
+        # Flow control stepped in meanwhile: the normal path waits for the client.
+        for index, message in enumerate(pending):
+            if not super()._write_now(message):
+                self._queue.extend(pending[index + 1 :])
+                return
 
     @staticmethod
     def close_message(code: int) -> Any:
