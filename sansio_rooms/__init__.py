@@ -7,6 +7,10 @@ from ._app import ConnectionRefusedError as ConnectionRefusedError
 from ._app import Handlers as Handlers
 from ._app import Selection as Selection
 from ._app import parse_query as parse_query
+from ._asgi import ASGIAppBase as ASGIAppBase
+from ._asgi import PendingResponse as PendingResponse
+from ._asgi import PreparedFrame as PreparedFrame
+from ._asgi import respond as respond
 from ._driver import AckTimeoutError as AckTimeoutError
 from ._driver import BroadcastOperator as BroadcastOperator
 from ._driver import Handshake as Handshake
@@ -98,6 +102,7 @@ __all__ = [
     "RESERVED_EVENTS",
     "SESSION_TRANSITIONS",
     "TRANSITIONS",
+    "ASGIAppBase",
     "Accept",
     "Ack",
     "AckCompleted",
@@ -135,6 +140,8 @@ __all__ = [
     "Namespace",
     "Operation",
     "Output",
+    "PendingResponse",
+    "PreparedFrame",
     "Refuse",
     "RemoteProtocolError",
     "Room",
@@ -181,5 +188,6 @@ __all__ = [
     "normalize_room",
     "normalize_rooms",
     "parse_query",
+    "respond",
 ]
 __version__ = "0.1.0.dev0"

@@ -438,9 +438,8 @@ class ServerDriver(abc.ABC):
             self._run(self.machine.refuse(socket.nsp, socket.sid, *refusal))
 
     def _on_connected(self, output: Connected) -> None:
-        socket = self._sockets.get((output.nsp, output.sid))
-        if socket is not None:
-            socket.connected = True
+        # Only _run_connect accepts, and it keeps the socket's object until then.
+        self._sockets[(output.nsp, output.sid)].connected = True
 
     def _on_event(self, output: sio.EventReceived) -> None:
         socket = self._sockets.get((output.nsp, output.sid))
@@ -490,9 +489,8 @@ class ServerDriver(abc.ABC):
                 self._run(self.machine.finish_disconnect(socket.nsp, socket.sid))
 
     def _on_ack_completed(self, output: AckCompleted) -> None:
-        waiter = self._ack_waiters.pop(output.ack_id, None)
-        if waiter is not None:
-            waiter.set(output)
+        # Every broadcast with acks goes through _emit_with_ack, which registers its waiter.
+        self._ack_waiters.pop(output.ack_id).set(output)
 
     def _on_session_opened(self, output: eio.SessionOpened) -> None:
         self._queries[output.eio_sid] = output.query

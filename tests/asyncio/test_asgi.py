@@ -15,8 +15,9 @@ import uvicorn
 import websockets
 from websockets.frames import Frame, Opcode
 
+from sansio_rooms import PreparedFrame as _Message
 from sansio_rooms_asyncio import ASGIApp, AsyncServer, Socket
-from sansio_rooms_asyncio._asgi import _direct_transport, _Message
+from sansio_rooms_asyncio._asgi import _direct_transport
 
 
 def run(test: Callable[[], Awaitable[None]]) -> None:

@@ -14,8 +14,9 @@ import trio
 import trio.testing
 from websockets.frames import Frame, Opcode
 
+from sansio_rooms import PreparedFrame as _Message
 from sansio_rooms_trio import ASGIApp, AsyncServer, Socket
-from sansio_rooms_trio._asgi import _direct_transport, _Message
+from sansio_rooms_trio._asgi import _direct_transport
 
 
 def run(test: Callable[[], Awaitable[None]], *, virtual_time: bool = True) -> None:

@@ -8,57 +8,26 @@ ASGI app (``other_asgi_app``) to serve both from one server::
 Requests outside the Socket.IO path go to the other app, or to ``static_files`` (a mapping
 of URL paths to local files), or get a 404. The lifespan runs the server
 (``server.running()``: its nursery, its timer) and stops it gracefully; lifespan events are
-not forwarded to the other app.
+not forwarded to the other app. Routing and request reading are the core's
+(:class:`sansio_rooms.ASGIAppBase`); this module is trio's part.
 """
 
 from __future__ import annotations
 
-import mimetypes
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
 import trio
 
-from sansio_rooms import parse_query
-from sansio_rooms._engineio_server import HttpRequest, HttpResponse
+from sansio_rooms import ASGIAppBase, PreparedFrame, parse_query
+from sansio_rooms._asgi import Receive, Scope, Send
+from sansio_rooms._engineio_server import HttpResponse
 
 from ._server import AsyncServer
 from ._transport import WebSocketWriter
 
 __all__ = ["ASGIApp"]
-
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
-
-
-class _Message:
-    """One frame, ready twice: as the ASGI ``websocket.send`` message, and as the bytes of a
-    complete WebSocket frame (server frames are not masked) for a transport we can write to
-    directly. Built once per broadcast and shared by every recipient."""
-
-    __slots__ = ("asgi", "wire")
-
-    def __init__(self, frame: str | bytes) -> None:
-        self.asgi: dict[str, Any]
-        if isinstance(frame, str):
-            self.asgi = {"type": "websocket.send", "text": frame}
-            payload = frame.encode("utf-8", "surrogatepass")
-            first = 0x81  # FIN + text
-        else:
-            self.asgi = {"type": "websocket.send", "bytes": frame}
-            payload = bytes(frame)
-            first = 0x82  # FIN + binary
-        size = len(payload)
-        if size < 126:
-            header = bytes((first, size))
-        elif size < 65536:
-            header = bytes((first, 126)) + size.to_bytes(2, "big")
-        else:
-            header = bytes((first, 127)) + size.to_bytes(8, "big")
-        self.wire = header + payload
 
 
 def _direct_transport(send: Send) -> Any:
@@ -87,6 +56,9 @@ def _direct_transport(send: Send) -> Any:
 class _AsgiWebSocket(WebSocketWriter):
     """A WebSocket of the ASGI server: frames become ``websocket.send`` messages."""
 
+    prepare = staticmethod(PreparedFrame.prepare)
+    _unwrap = staticmethod(PreparedFrame.unwrap)
+
     def __init__(self, server: AsyncServer, send: Send, scope: trio.CancelScope) -> None:
         super().__init__(server, send, server.max_buffer)
         self.decided = trio.Event()
@@ -94,15 +66,9 @@ class _AsgiWebSocket(WebSocketWriter):
         self._scope = scope
         self._direct = _direct_transport(send)
 
-    prepare = staticmethod(lambda frames: tuple(map(_Message, frames)))
-
-    @staticmethod
-    def _unwrap(message: Any) -> Any:
-        return message.asgi if type(message) is _Message else message
-
     async def _send_some(self, queue: deque[Any]) -> None:
         direct = self._direct
-        if direct is None or type(queue[0]) is not _Message:
+        if direct is None or type(queue[0]) is not PreparedFrame:
             await super()._send_some(queue)
             return
         stream, tcp = direct
@@ -110,7 +76,7 @@ class _AsgiWebSocket(WebSocketWriter):
             await super()._send_some(queue)
             return
         batch = []
-        while queue and type(queue[0]) is _Message:
+        while queue and type(queue[0]) is PreparedFrame:
             batch.append(queue.popleft().wire)
         async with tcp.send_lock:
             await tcp.stream.send_all(b"".join(batch))
@@ -136,8 +102,6 @@ class _AsgiWebSocket(WebSocketWriter):
 
 
 class _PendingResponse:
-    """An HTTP request waiting for its response (a long-polling GET may wait a while)."""
-
     __slots__ = ("event", "response")
 
     def __init__(self) -> None:
@@ -150,43 +114,22 @@ class _PendingResponse:
             self.event.set()
 
 
-class ASGIApp:
+class ASGIApp(ASGIAppBase):
     """Serve ``server`` over ASGI (hypercorn: ``hypercorn -k trio module:app``)."""
+
+    server: AsyncServer
 
     def __init__(
         self,
         server: AsyncServer,
-        other_asgi_app: Callable[[Scope, Receive, Send], Awaitable[None]] | None = None,
+        other_asgi_app: Any = None,
         *,
         socketio_path: str = "socket.io",
-        static_files: Mapping[str, str | Path] | None = None,
+        static_files: dict[str, str | Path] | None = None,
     ) -> None:
-        self.server = server
-        self.other_asgi_app = other_asgi_app
-        self.path = "/" + socketio_path.strip("/") + "/"
-        self.static_files = {k: Path(v) for k, v in (static_files or {}).items()}
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kind = scope["type"]
-        if kind == "lifespan":
-            await self._lifespan(receive, send)
-            return
-        path = scope.get("path", "")
-        if path == self.path or path == self.path[:-1] or path.startswith(self.path):
-            if kind == "websocket":
-                await self._websocket(scope, receive, send)
-                return
-            if kind == "http":
-                await self._http(scope, receive, send)
-                return
-        if kind == "http" and path in self.static_files:
-            await self._static(self.static_files[path], send)
-        elif self.other_asgi_app is not None:
-            await self.other_asgi_app(scope, receive, send)
-        elif kind == "http":
-            await _respond(send, 404, [(b"content-type", b"text/plain")], b"Not Found")
-        elif kind == "websocket":
-            await send({"type": "websocket.close", "code": 1000})
+        super().__init__(
+            server, other_asgi_app, socketio_path=socketio_path, static_files=static_files
+        )
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         message = await receive()
@@ -198,54 +141,23 @@ class ASGIApp:
                 pass  # pragma: no cover - nothing else is sent to a lifespan
         await send({"type": "lifespan.shutdown.complete"})
 
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        server = self.server
-        limit = server.machine.eio.max_payload
-        chunks: list[bytes] = []
-        size = 0
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            if size <= limit:  # read past the limit no further than needed to refuse it
-                chunks.append(chunk)
-            size += len(chunk)
-            more = message.get("more_body", False) and size <= limit
-        headers = dict(scope.get("headers") or [])
-        content_type = headers.get(b"content-type")
-        pending = _PendingResponse()
-        request = HttpRequest(
-            handle=pending,
-            method=scope["method"],
-            query=parse_query(scope.get("query_string", b"")),
-            body=b"".join(chunks),
-            content_type=None if content_type is None else content_type.decode("latin-1"),
-        )
-        server._receive_request(request)
-        if pending.response is None:
-            # A parked GET: wait for the answer, or for the client to go away.
-            async with trio.open_nursery() as nursery:
+    def _pending_response(self) -> _PendingResponse:
+        return _PendingResponse()
 
-                async def client_left() -> None:
-                    while (await receive())["type"] != "http.disconnect":
-                        pass  # pragma: no cover - a GET has no more body
-                    nursery.cancel_scope.cancel()
+    async def _wait_for_response(self, pending: Any, receive: Receive) -> None:
+        async with trio.open_nursery() as nursery:
 
-                nursery.start_soon(client_left)
-                await pending.event.wait()
+            async def client_left() -> None:
+                while (await receive())["type"] != "http.disconnect":
+                    pass  # pragma: no cover - a GET has no more body
                 nursery.cancel_scope.cancel()
-            if pending.response is None:
-                server._request_closed(pending)
-                return
-        response = pending.response
-        await _respond(
-            send,
-            response.status,
-            [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers],
-            response.body,
-        )
+
+            nursery.start_soon(client_left)
+            await pending.event.wait()
+            nursery.cancel_scope.cancel()
+
+    async def _read_file(self, path: Path) -> bytes:
+        return await trio.Path(path).read_bytes()
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         server = self.server
@@ -275,20 +187,3 @@ class ASGIApp:
                 nursery.cancel_scope.cancel()
         if not writer.accepted:
             await send({"type": "websocket.close", "code": 1008})
-
-    async def _static(self, path: Path, send: Send) -> None:
-        try:
-            body = await trio.Path(path).read_bytes()
-        except OSError:
-            await _respond(send, 404, [(b"content-type", b"text/plain")], b"Not Found")
-            return
-        content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        await _respond(send, 200, [(b"content-type", content_type.encode())], body)
-
-
-async def _respond(
-    send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes
-) -> None:
-    headers = [*headers, (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,186 @@
+"""The loop-independent half of the bindings' ASGI application.
+
+Routing (the Socket.IO path, static files, the other app, 404), reading an HTTP request into
+an :class:`HttpRequest` with the size limit applied while reading, answering, and the frames
+a broadcast is written with: all written once here, for both bindings. A binding supplies the
+lifespan, the WebSocket loop, how to wait for a parked request's answer, and how to read a
+file without blocking its loop.
+"""
+
+from __future__ import annotations
+
+import abc
+import mimetypes
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from pathlib import Path
+from typing import Any, Protocol
+
+from ._app import parse_query
+from ._engineio_server import HttpRequest, HttpResponse
+
+__all__ = ["ASGIAppBase", "PendingResponse", "PreparedFrame", "respond"]
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+
+class PreparedFrame:
+    """One frame, ready twice: as the ASGI ``websocket.send`` message, and as the bytes of a
+    complete WebSocket frame (server frames are not masked) for a transport a binding can
+    write to directly. Built once per broadcast and shared by every recipient."""
+
+    __slots__ = ("asgi", "wire")
+
+    def __init__(self, frame: str | bytes) -> None:
+        self.asgi: dict[str, Any]
+        if isinstance(frame, str):
+            self.asgi = {"type": "websocket.send", "text": frame}
+            payload = frame.encode("utf-8", "surrogatepass")
+            first = 0x81  # FIN + text
+        else:
+            self.asgi = {"type": "websocket.send", "bytes": frame}
+            payload = bytes(frame)
+            first = 0x82  # FIN + binary
+        size = len(payload)
+        if size < 126:
+            header = bytes((first, size))
+        elif size < 65536:
+            header = bytes((first, 126)) + size.to_bytes(2, "big")
+        else:
+            header = bytes((first, 127)) + size.to_bytes(8, "big")
+        self.wire = header + payload
+
+    @staticmethod
+    def prepare(frames: Any) -> tuple[PreparedFrame, ...]:
+        return tuple(map(PreparedFrame, frames))
+
+    @staticmethod
+    def unwrap(message: Any) -> Any:
+        """What an ASGI ``send`` takes for a queued message."""
+        return message.asgi if type(message) is PreparedFrame else message
+
+
+class PendingResponse(Protocol):
+    """The machine's handle for an HTTP request: it receives the response (maybe later)."""
+
+    response: HttpResponse | None
+
+    def respond(self, response: HttpResponse) -> None: ...
+
+
+async def respond(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    headers = [*headers, (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class ASGIAppBase(abc.ABC):
+    """Engine.IO over WebSocket and HTTP long-polling at ``/socket.io/`` (``socketio_path``);
+    other paths go to ``other_asgi_app``, or to ``static_files`` (URL path -> file), or 404."""
+
+    def __init__(
+        self,
+        server: Any,
+        other_asgi_app: Callable[[Scope, Receive, Send], Awaitable[None]] | None = None,
+        *,
+        socketio_path: str = "socket.io",
+        static_files: Mapping[str, str | Path] | None = None,
+    ) -> None:
+        self.server = server
+        self.other_asgi_app = other_asgi_app
+        self.path = "/" + socketio_path.strip("/") + "/"
+        self.static_files = {k: Path(v) for k, v in (static_files or {}).items()}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        # What is left are the two kinds of connection: "http" and "websocket".
+        path = scope.get("path", "")
+        if path == self.path or path == self.path[:-1] or path.startswith(self.path):
+            if kind == "websocket":
+                await self._websocket(scope, receive, send)
+            else:
+                await self._http(scope, receive, send)
+        elif kind == "http" and path in self.static_files:
+            await self._static(self.static_files[path], send)
+        elif self.other_asgi_app is not None:
+            await self.other_asgi_app(scope, receive, send)
+        elif kind == "http":
+            await respond(send, 404, [(b"content-type", b"text/plain")], b"Not Found")
+        else:
+            await send({"type": "websocket.close", "code": 1000})
+
+    # -- what a binding supplies -----------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        """Start the server on ``lifespan.startup``, stop it gracefully on shutdown."""
+
+    @abc.abstractmethod
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """One WebSocket connection, from ``websocket.connect`` to its end."""
+
+    @abc.abstractmethod
+    def _pending_response(self) -> PendingResponse:
+        """A handle for one HTTP request, to be answered by the machine."""
+
+    @abc.abstractmethod
+    async def _wait_for_response(self, pending: PendingResponse, receive: Receive) -> None:
+        """Wait until ``pending`` is answered or the client goes away (``http.disconnect``)."""
+
+    @abc.abstractmethod
+    async def _read_file(self, path: Path) -> bytes:
+        """Read a file without blocking the loop (raises ``OSError``)."""
+
+    # -- HTTP long-polling and static files ------------------------------------------------------
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        server = self.server
+        limit = server.machine.eio.max_payload
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            chunks.append(chunk)
+            size += len(chunk)
+            # Past the limit, stop reading: what was read is enough to refuse it (413).
+            more = message.get("more_body", False) and size <= limit
+        headers = dict(scope.get("headers") or [])
+        content_type = headers.get(b"content-type")
+        pending = self._pending_response()
+        request = HttpRequest(
+            handle=pending,
+            method=scope["method"],
+            query=parse_query(scope.get("query_string", b"")),
+            body=b"".join(chunks),
+            content_type=None if content_type is None else content_type.decode("latin-1"),
+        )
+        server._receive_request(request)
+        if pending.response is None:  # a parked GET
+            await self._wait_for_response(pending, receive)
+            if pending.response is None:  # the client went away first
+                server._request_closed(pending)
+                return
+        response = pending.response
+        await respond(
+            send,
+            response.status,
+            [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers],
+            response.body,
+        )
+
+    async def _static(self, path: Path, send: Send) -> None:
+        try:
+            body = await self._read_file(path)
+        except OSError:
+            await respond(send, 404, [(b"content-type", b"text/plain")], b"Not Found")
+            return
+        content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        await respond(send, 200, [(b"content-type", content_type.encode())], body)
