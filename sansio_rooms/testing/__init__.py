@@ -1,0 +1,47 @@
+"""The testing kit: hypothesis strategies, a reference model, a stateful machine, a harness.
+
+Needs hypothesis (``pip install sansio-rooms[testing]``); ``import sansio_rooms`` alone never
+imports it. See docs/testing.md.
+"""
+
+from ._adapter import CAPABILITIES as CAPABILITIES
+from ._adapter import AckAdapter as AckAdapter
+from ._adapter import BulkAdapter as BulkAdapter
+from ._adapter import EngineAdapter as EngineAdapter
+from ._adapter import PendingAdapter as PendingAdapter
+from ._adapter import RoomsAdapter as RoomsAdapter
+from ._adapter import StatesAdapter as StatesAdapter
+from ._harness import Harness as Harness
+from ._harness import Notice as Notice
+from ._harness import sequential_ids as sequential_ids
+from ._machine import RoomsStateMachine as RoomsStateMachine
+from ._model import DEFAULT_REASON as DEFAULT_REASON
+from ._model import ReferenceModel as ReferenceModel
+from ._strategies import events as events
+from ._strategies import invalid_room_names as invalid_room_names
+from ._strategies import namespaces as namespaces
+from ._strategies import operation_sequences as operation_sequences
+from ._strategies import room_names as room_names
+from ._strategies import socket_ids as socket_ids
+
+__all__ = [
+    "CAPABILITIES",
+    "DEFAULT_REASON",
+    "AckAdapter",
+    "BulkAdapter",
+    "EngineAdapter",
+    "Harness",
+    "Notice",
+    "PendingAdapter",
+    "ReferenceModel",
+    "RoomsAdapter",
+    "RoomsStateMachine",
+    "StatesAdapter",
+    "events",
+    "invalid_room_names",
+    "namespaces",
+    "operation_sequences",
+    "room_names",
+    "sequential_ids",
+    "socket_ids",
+]

@@ -1,0 +1,107 @@
+"""The argument strategies of the state machine, built once per machine class.
+
+Building a strategy costs more than drawing from it, and a run takes tens of thousands of
+steps: every rule draws from these prebuilt strategies, in one or two ``data.draw()`` calls,
+and turns drawn indices into sockets that exist at that step (``pick``).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import TypeVar
+
+import attrs
+from hypothesis import strategies as st
+
+from .._names import Room
+from ._strategies import invalid_room_names
+
+__all__: list[str] = []
+
+T = TypeVar("T")
+
+#: Values that are not socket ids, for ``connect`` when refusals are checked.
+INVALID_SIDS: tuple[object, ...] = ("", 7, b"a")
+
+#: An index into whatever list of candidates the state offers at that step.
+PICK = st.integers(0, 99)
+
+
+@attrs.frozen
+class Draws:
+    """The strategies of one machine class, built once: building a strategy costs more than
+    drawing from it, and a run takes tens of thousands of steps."""
+
+    namespace: st.SearchStrategy[str]
+    population: st.SearchStrategy[int]
+    connect: st.SearchStrategy[tuple[str, int, int]]
+    answer: st.SearchStrategy[tuple[str, str]]
+    rooms: st.SearchStrategy[list[Room]]
+    target: st.SearchStrategy[list[Room] | None]
+    selection: st.SearchStrategy[tuple[str, list[Room] | None, list[Room], list[str] | None]]
+    bulk: st.SearchStrategy[tuple[bool, list[Room]]]
+    room: st.SearchStrategy[tuple[str, Room]]
+    broadcast: st.SearchStrategy[tuple[str, list[Room] | None, list[Room], int]]
+    stray: st.SearchStrategy[tuple[str, str, object, int]]
+    bad: st.SearchStrategy[tuple[str, str, int, object]]
+
+
+STRAY_OPERATIONS = (
+    "connect",
+    "accept",
+    "refuse",
+    "join",
+    "leave",
+    "begin_disconnect",
+    "finish_disconnect",
+    "disconnect",
+    "broadcast",
+    "emit_with_ack",
+)
+BAD_ROOM_OPERATIONS = (
+    "join",
+    "leave",
+    "broadcast",
+    "broadcast except",
+    "members_of",
+    "sockets_join",
+    "close_room",
+)
+
+
+@functools.cache
+def draws(
+    namespaces: tuple[str, ...], socket_ids: tuple[str, ...], room_names: tuple[Room, ...]
+) -> Draws:
+    namespace = st.sampled_from(namespaces)
+    socket_id = st.sampled_from(socket_ids)
+    # Socket ids are rooms too: targeting, excluding, joining them is part of the game. The
+    # rooms that exist are always drawn from this pool, so it covers them.
+    room = st.sampled_from(tuple(dict.fromkeys([*room_names, *socket_ids])))
+    rooms = st.lists(room, max_size=3)
+    target = st.none() | rooms
+    sids = st.none() | st.lists(socket_id, max_size=3)
+    return Draws(
+        namespace=namespace,
+        population=st.integers(1, 6),
+        connect=st.tuples(namespace, PICK, PICK),
+        answer=st.tuples(namespace, socket_id),
+        rooms=st.lists(room, min_size=1, max_size=3),
+        target=target,
+        selection=st.tuples(namespace, target, rooms, sids),
+        bulk=st.tuples(st.booleans(), st.lists(room, min_size=1, max_size=3)),
+        room=st.tuples(namespace, room),
+        broadcast=st.tuples(namespace, target, rooms, PICK),
+        stray=st.tuples(
+            st.sampled_from(STRAY_OPERATIONS),
+            namespace,
+            st.sampled_from([*socket_ids, *INVALID_SIDS]),
+            PICK,
+        ),
+        bad=st.tuples(st.sampled_from(BAD_ROOM_OPERATIONS), namespace, PICK, invalid_room_names()),
+    )
+
+
+def pick(candidates: Sequence[T], index: int) -> T:
+    return candidates[index % len(candidates)]
