@@ -25,7 +25,11 @@ typecheck: $(STAMP)
 	$(BIN)/mypy --strict sansio_rooms bindings/asyncio/sansio_rooms_asyncio \
 		bindings/trio/sansio_rooms_trio
 
-pytest: $(STAMP)
+INTEROP_CLIENT := tests/interop/node/node_modules/.package-lock.json
+$(INTEROP_CLIENT): tests/interop/node/package.json tests/interop/node/package-lock.json
+	cd tests/interop/node && npm ci --no-audit --no-fund --silent
+
+pytest: $(STAMP) $(INTEROP_CLIENT)
 	$(BIN)/pytest -p no:cacheprovider --cov=sansio_rooms --cov-branch \
 		--cov-report=term-missing:skip-covered --cov-fail-under=98 \
 		tests docs README.md
@@ -57,4 +61,5 @@ bench: $(STAMP) $(NODE_BENCH)
 	$(BIN)/python benchmarks/core.py
 
 clean:
-	rm -rf $(VENV) benchmarks/node/node_modules examples/web/node_modules .coverage .hypothesis .mypy_cache .ruff_cache
+	rm -rf $(VENV) benchmarks/node/node_modules examples/web/node_modules \
+		tests/interop/node/node_modules .coverage .hypothesis .mypy_cache .ruff_cache

@@ -24,7 +24,7 @@ import attrs
 from . import _engineio_server as eio
 from . import _server as sio
 from ._app import ConnectionRefusedError, Handlers, Selection
-from ._errors import SansioRoomsError, UnknownSocketError
+from ._errors import InvalidStateError, SansioRoomsError, UnknownSocketError
 from ._names import Room, normalize_namespace
 from ._outputs import (
     AckCompleted,
@@ -37,6 +37,7 @@ from ._outputs import (
     SocketDisconnected,
     SocketDisconnecting,
 )
+from ._socketio import SioPacket, SioPacketType
 
 __all__ = ["AckTimeoutError", "BroadcastOperator", "Handshake", "ServerDriver", "Socket"]
 
@@ -187,6 +188,9 @@ class Socket:
         self.handshake = Handshake(auth=auth, query=query)
         self.data: dict[str, Any] = {}
         self.connected = False
+        # Emits made while the connect handler runs (the socket is pending): sent right after
+        # the CONNECT reply, as Node does with its connection handler; dropped if refused.
+        self._early: list[tuple[str, tuple[Any, ...]]] | None = []
 
     def __repr__(self) -> str:
         return f"<Socket {self.sid} of {self.nsp}>"
@@ -208,12 +212,22 @@ class Socket:
         self.server.machine.engine.namespace(self.nsp).leave(self.sid, rooms)
 
     async def emit(self, event: str, *args: Any) -> None:
-        """Send ``event`` with ``args`` to this client."""
+        """Send ``event`` with ``args`` to this client. From the ``connect`` handler, the
+        event goes out right after the client is told it is connected."""
+        if self._early is not None:
+            # Refuse a bad event now, where the mistake is, not when the socket is accepted.
+            SioPacket(type=SioPacketType.EVENT, nsp=self.nsp, data=[event, *args])
+            self._early.append((event, args))
+            return
         self.server._emit(Selection(nsp=self.nsp), (self.sid,), event, args)
 
     async def emit_with_ack(self, event: str, *args: Any, timeout: float) -> tuple[Any, ...]:
         """Send and wait for the client's answer: the tuple of its arguments. Raises
         :class:`AckTimeoutError` after ``timeout`` seconds."""
+        if self._early is not None:
+            raise InvalidStateError(
+                "the client is not connected yet: wait for an answer after the connect handler"
+            )
         selection = Selection(nsp=self.nsp).timeout(timeout)
         responses = await self.server._emit_with_ack(
             selection, (self.sid,), event, args, whole_response=True
@@ -276,6 +290,12 @@ class ServerDriver(abc.ABC):
     @abc.abstractmethod
     def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
         """Run ``coroutine`` as a task of the server."""
+
+    def _spawn_for(self, socket: Socket, coroutine: Coroutine[Any, Any, Any]) -> None:
+        """Run a handler of ``socket`` (its connect, event and disconnect handlers, in the
+        order the client's packets came). Default: a task each, started in that order; a
+        loop that does not keep the order of new tasks serialises them per socket."""
+        self._spawn(coroutine)
 
     @abc.abstractmethod
     def _schedule(self, when: float | None) -> None:
@@ -417,7 +437,7 @@ class ServerDriver(abc.ABC):
         query = self._queries.get(output.eio_sid, {})
         socket = Socket(self, output.nsp, output.sid, output.eio_sid, output.auth, query)
         self._sockets[(output.nsp, output.sid)] = socket
-        self._spawn(self._run_connect(socket))
+        self._spawn_for(socket, self._run_connect(socket))
 
     async def _run_connect(self, socket: Socket) -> None:
         handler = self.handlers.get(socket.nsp, "connect")
@@ -433,6 +453,9 @@ class ServerDriver(abc.ABC):
                 refusal = (str(error) or type(error).__name__, None)
         if refusal is None:
             self._run(self.machine.accept(socket.nsp, socket.sid))
+            early, socket._early = socket._early or [], None
+            for event, args in early:
+                self._emit(Selection(nsp=socket.nsp), (socket.sid,), event, args)
         else:
             self._sockets.pop((socket.nsp, socket.sid), None)
             self._run(self.machine.refuse(socket.nsp, socket.sid, *refusal))
@@ -450,7 +473,7 @@ class ServerDriver(abc.ABC):
             logger.info("no handler for event %r of %s", output.event, output.nsp)
             return
         args = (output.event, *output.args) if catch_all else output.args
-        self._spawn(self._run_event(socket, handler, args, output.ack_id))
+        self._spawn_for(socket, self._run_event(socket, handler, args, output.ack_id))
 
     async def _run_event(
         self, socket: Socket, handler: Callable[..., Any], args: tuple[Any, ...], ack_id: int | None
@@ -474,7 +497,7 @@ class ServerDriver(abc.ABC):
         if socket is None:  # pragma: no cover - every connected socket has its object
             return
         socket.connected = False
-        self._spawn(self._run_disconnect(socket, output.reason))
+        self._spawn_for(socket, self._run_disconnect(socket, output.reason))
 
     async def _run_disconnect(self, socket: Socket, reason: str) -> None:
         for event in ("disconnecting", "disconnect"):

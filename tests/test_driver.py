@@ -14,6 +14,8 @@ import pytest
 from sansio_rooms import (
     AckCompleted,
     AckTimeoutError,
+    InvalidStateError,
+    LocalProtocolError,
     ServerDriver,
     Socket,
     UnknownSocketError,
@@ -265,3 +267,30 @@ def test_fetch_sockets_and_shutdown() -> None:
 def test_max_buffer_must_be_a_positive_int() -> None:
     with pytest.raises(ValueError):
         Driver(max_buffer=0)
+
+
+def test_emits_from_the_connect_handler_follow_the_connect_reply() -> None:
+    driver = Driver()
+    problems: list[BaseException] = []
+
+    @driver.on("connect")
+    async def connect(socket: Socket, auth: Any) -> Any:
+        await socket.emit("welcome", 1)
+        await socket.emit("welcome", 2)
+        try:
+            await socket.emit_with_ack("too early", timeout=1)
+        except InvalidStateError as error:
+            problems.append(error)
+        with pytest.raises(LocalProtocolError):
+            await socket.emit("disconnect")  # a reserved name fails here, at once
+        return not auth.get("refuse")
+
+    client = Client(driver)
+    client.connect()
+    connect_reply = next(i for i, f in enumerate(client.frames) if str(f).startswith("40{"))
+    assert client.frames[connect_reply + 1 :] == ['42["welcome",1]', '42["welcome",2]']
+    assert len(problems) == 1
+    refused = Client(driver)
+    refused.feed('40{"refuse":true}')
+    assert refused.texts("44") == ['44{"message":"Not authorized"}']
+    assert refused.texts() == []  # nothing for a client that was refused

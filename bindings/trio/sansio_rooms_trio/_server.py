@@ -11,13 +11,14 @@ deadline, moved by changing its cancel scope's deadline), waiters, and the shutd
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
 import trio
 
-from sansio_rooms import AckCompleted, LocalProtocolError, ServerDriver
+from sansio_rooms import AckCompleted, LocalProtocolError, ServerDriver, Socket
 
 from ._transport import Connection
 
@@ -64,6 +65,7 @@ class AsyncServer(ServerDriver):
         self._timer_scope: trio.CancelScope | None = None
         self._handlers_running = 0
         self._handlers_idle = trio.lowlevel.ParkingLot()
+        self._socket_queues: dict[tuple[str, str], deque[Coroutine[Any, Any, Any]]] = {}
 
     def now(self) -> float:
         return trio.current_time()
@@ -82,6 +84,29 @@ class AsyncServer(ServerDriver):
             self._handlers_running -= 1
             if not self._handlers_running:
                 self._handlers_idle.unpark_all()
+
+    def _spawn_for(self, socket: Socket, coroutine: Coroutine[Any, Any, Any]) -> None:
+        # trio runs the tasks started together in no particular order (on purpose), so the
+        # handlers of one socket run one after the other, in the order its packets came:
+        # events keep their order, and disconnect handlers come after the last event's.
+        key = (socket.nsp, socket.sid)
+        queue = self._socket_queues.get(key)
+        if queue is not None:
+            queue.append(coroutine)
+            return
+        queue = self._socket_queues[key] = deque([coroutine])
+        self._spawn(self._run_in_order(key, queue))
+
+    async def _run_in_order(
+        self, key: tuple[str, str], queue: deque[Coroutine[Any, Any, Any]]
+    ) -> None:
+        try:
+            while queue:
+                await queue.popleft()
+        finally:
+            del self._socket_queues[key]
+            for coroutine in queue:  # cancelled (shutdown): never started
+                coroutine.close()
 
     def _schedule(self, when: float | None) -> None:
         if self._timer_scope is not None:

@@ -1,0 +1,219 @@
+"""The servers under test: one entry per binding in :data:`BINDINGS`.
+
+An entry is a function ``serve(install, port=0, **options)`` returning an *async* context
+manager (entered in the test's asyncio event loop) that
+
+1. creates the binding's server with ``options`` (the machine's options: ``ping_interval``,
+   ``ping_timeout``, ... in seconds) and calls ``install(server, api)`` to register the
+   scenario handlers (``api`` names the binding's exception classes),
+2. serves it over HTTP + WebSocket on ``127.0.0.1:port`` (``0``: a free port), and yields a
+   :class:`Served` once it accepts connections,
+3. on exit stops it, and returns only once the port is closed. Serving again on the same
+   port right after must work (the reconnection scenario restarts the server).
+
+The clients run in the test's asyncio loop. A binding for another event loop (trio) runs its
+server in a thread of its own (``trio.run`` in a ``threading.Thread``), signals readiness and
+completion to the asyncio side (``loop.call_soon_threadsafe``), and is stopped from there
+(``trio.from_thread.run_sync`` on a cancel scope). The application only talks to clients, so
+nothing else crosses the threads. To add it: ``BINDINGS["trio"] = serve_trio``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import uvicorn
+
+HOST = "127.0.0.1"
+START_TIMEOUT = 10.0
+STOP_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class BindingAPI:
+    """What the application needs from a binding besides its server object."""
+
+    name: str
+    ConnectionRefusedError: type[Exception]
+    AckTimeoutError: type[Exception]
+
+
+@dataclass(frozen=True)
+class Served:
+    """A running server under test."""
+
+    binding: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+
+Install = Callable[[Any, BindingAPI], None]
+
+
+class Serve(Protocol):
+    def __call__(
+        self, install: Install, port: int = 0, **options: Any
+    ) -> AbstractAsyncContextManager[Served]: ...
+
+
+def listening_socket(port: int) -> socket.socket:
+    """A TCP socket bound to ``127.0.0.1:port`` (``SO_REUSEADDR``: a restarted server gets its
+    port back at once). Bound here rather than by the HTTP server, so that a failure is an
+    ``OSError`` in the test and the port is known before the server starts."""
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, and
+    # accepted sockets inherit it. Without it every small write that follows another one
+    # waits ~40 ms for the peer's delayed ACK (Nagle).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((HOST, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+@contextlib.asynccontextmanager
+async def serve_asyncio(install: Install, port: int = 0, **options: Any) -> AsyncIterator[Served]:
+    """``sansio_rooms_asyncio`` on uvicorn (``ws="websockets-sansio"``), in this event loop."""
+    from sansio_rooms_asyncio import AckTimeoutError, ASGIApp, AsyncServer, ConnectionRefusedError
+
+    server = AsyncServer(**options)
+    install(server, BindingAPI("asyncio", ConnectionRefusedError, AckTimeoutError))
+    config = uvicorn.Config(
+        ASGIApp(server),
+        ws="websockets-sansio",
+        lifespan="on",
+        log_level="warning",
+        log_config=None,  # leave the logging configuration of the test run alone
+    )
+    sock = listening_socket(port)
+    uv = _Uvicorn(config)
+    serving = asyncio.create_task(uv.serve(sockets=[sock]), name="uvicorn")
+    try:
+        ready = asyncio.create_task(uv.ready.wait())
+        done, _ = await asyncio.wait(
+            {ready, serving}, timeout=START_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
+        )
+        ready.cancel()
+        if serving in done:
+            serving.result()  # raises what stopped it
+            raise RuntimeError("uvicorn stopped during its startup")
+        if ready not in done:
+            raise TimeoutError(f"uvicorn did not start within {START_TIMEOUT} s")
+        yield Served("asyncio", sock.getsockname()[1])
+    finally:
+        uv.stop.set()
+        try:
+            await asyncio.wait_for(serving, STOP_TIMEOUT)
+        finally:
+            sock.close()
+
+
+class _Uvicorn(uvicorn.Server):
+    """uvicorn's server, with events for "accepting connections" and "stop now" (it only has
+    flags, polled every 0.1 s)."""
+
+    def __init__(self, config: Any) -> None:
+        super().__init__(config)
+        self.ready = asyncio.Event()
+        self.stop = asyncio.Event()
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started:
+            self.ready.set()
+
+    async def main_loop(self) -> None:
+        await self.on_tick(0)
+        while not self.should_exit:  # also set by uvicorn's own signal handlers (Ctrl-C)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), 0.1)
+            self.should_exit = self.should_exit or self.stop.is_set()
+
+
+@contextlib.asynccontextmanager
+async def serve_trio(install: Install, port: int = 0, **options: Any) -> AsyncIterator[Served]:
+    """``sansio_rooms_trio`` on hypercorn's trio worker, in a thread running ``trio.run``."""
+    import functools
+    import os
+    import threading
+
+    import trio
+    from hypercorn.config import Config
+    from hypercorn.trio import serve as hypercorn_serve
+
+    from sansio_rooms_trio import AckTimeoutError, ASGIApp, AsyncServer, ConnectionRefusedError
+
+    server = AsyncServer(**options)
+    install(server, BindingAPI("trio", ConnectionRefusedError, AckTimeoutError))
+    sock = listening_socket(port)
+    sock.listen()
+    config = Config()
+    config.loglevel = "WARNING"
+    config.accesslog = None
+    config.errorlog = None
+    # On shutdown hypercorn gives open connections this long before cancelling them (and only
+    # then runs the lifespan shutdown): WebSocket clients notice the stop after it.
+    config.graceful_timeout = 1.0
+    # hypercorn owns (and closes) the descriptor it is given: give it a copy of ours.
+    config.bind = [f"fd://{os.dup(sock.fileno())}"]
+    loop = asyncio.get_running_loop()
+    ready, finished = asyncio.Event(), asyncio.Event()
+    state: dict[str, Any] = {}
+
+    async def main() -> None:
+        state["token"] = trio.lowlevel.current_trio_token()
+        shutdown = state["shutdown"] = trio.Event()
+        async with trio.open_nursery() as nursery:
+            app = ASGIApp(server)
+            serving = functools.partial(
+                hypercorn_serve, app, config, shutdown_trigger=shutdown.wait
+            )
+            await nursery.start(serving)
+            loop.call_soon_threadsafe(ready.set)
+
+    def thread_main() -> None:
+        try:
+            trio.run(main)
+        except BaseException as error:  # reported to the test, in its loop
+            state["error"] = error
+        finally:
+            loop.call_soon_threadsafe(finished.set)
+
+    thread = threading.Thread(target=thread_main, name="trio-server", daemon=True)
+    thread.start()
+    try:
+        waiting = {asyncio.ensure_future(ready.wait()), asyncio.ensure_future(finished.wait())}
+        _, pending = await asyncio.wait(
+            waiting, timeout=START_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
+        )
+        for task in pending:
+            task.cancel()
+        if "error" in state:
+            raise state["error"]
+        if not ready.is_set():
+            raise TimeoutError(f"hypercorn did not start within {START_TIMEOUT} s")
+        yield Served("trio", sock.getsockname()[1])
+    finally:
+        if "shutdown" in state and not finished.is_set():
+            trio.from_thread.run_sync(state["shutdown"].set, trio_token=state["token"])
+        await asyncio.wait_for(finished.wait(), STOP_TIMEOUT + 5)
+        thread.join(timeout=5)
+        sock.close()
+
+
+#: binding name -> serve function. The interop tests run once per entry.
+BINDINGS: dict[str, Serve] = {
+    "asyncio": serve_asyncio,
+    "trio": serve_trio,
+}
