@@ -59,6 +59,8 @@ $(NODE_BENCH): benchmarks/node/package.json benchmarks/node/package-lock.json
 ## bench: benchmarks against the peers, in the same run (prints figures, never fails on speed)
 bench: $(STAMP) $(NODE_BENCH)
 	$(BIN)/python benchmarks/core.py
+	$(BIN)/python benchmarks/protocol.py
+	$(BIN)/python benchmarks/fanout.py --rounds 3
 
 clean:
 	rm -rf $(VENV) benchmarks/node/node_modules examples/web/node_modules \
