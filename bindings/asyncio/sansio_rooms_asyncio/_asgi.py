@@ -134,18 +134,6 @@ class ASGIApp(ASGIAppBase):
 
     server: AsyncServer
 
-    def __init__(
-        self,
-        server: AsyncServer,
-        other_asgi_app: Any = None,
-        *,
-        socketio_path: str = "socket.io",
-        static_files: dict[str, str | Path] | None = None,
-    ) -> None:
-        super().__init__(
-            server, other_asgi_app, socketio_path=socketio_path, static_files=static_files
-        )
-
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
             message = await receive()
