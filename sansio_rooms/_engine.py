@@ -173,6 +173,11 @@ class Namespace:
         """Every socket of the namespace in any state, in connection order."""
         return tuple(self._rooms_of)
 
+    def members(self, room: Room) -> tuple[str, ...]:
+        """Every socket in ``room``, in join order, in any state (pending and disconnecting
+        ones too, unlike ``members_of``); ``()`` if the room does not exist."""
+        return tuple(self._rooms.get(normalize_room(room), ()))
+
     def count_members(self, room: Room) -> int:
         """Number of sockets in ``room`` (any state); 0 if it does not exist."""
         members = self._rooms.get(normalize_room(room))

@@ -1247,3 +1247,18 @@ def test_acks_completed_early_do_not_pile_up_in_the_deadline_heap() -> None:
     # White-box: the heap is compacted as answers come in, not only when time passes.
     assert len(engine.acks._deadlines) <= 64 + 1
     assert engine.next_deadline() is None
+
+
+def test_members_lists_a_room_in_every_state() -> None:
+    _, nsp = make(notices=False)
+    nsp.connect("a")
+    nsp.connect("p", pending=True)
+    nsp.connect("d")
+    for sid in ("a", "p", "d"):
+        nsp.join(sid, "room")
+    nsp.begin_disconnect("d")
+    assert nsp.members("room") == ("a", "p", "d")  # join order, any state
+    assert nsp.members_of("room") == ("a",)  # what a broadcast reaches
+    assert nsp.members("nowhere") == ()
+    with pytest.raises(InvalidRoomError):
+        nsp.members(None)  # type: ignore[arg-type]

@@ -251,10 +251,9 @@ class EngineAdapter:
         return self.engine.namespace(nsp).rooms()
 
     def members(self, nsp: str, room: Room) -> Collection[str]:
-        # The public members_of() lists connected sockets only; the machine checks the room
-        # index itself (pending and disconnecting members included, in join order), so it
-        # reads it directly.
-        return tuple(self.engine.namespace(nsp)._rooms.get(room, ()))
+        # members(), not members_of(): the machine checks the room index itself, pending and
+        # disconnecting members included, in join order.
+        return self.engine.namespace(nsp).members(room)
 
     def state_of(self, nsp: str, sid: str) -> SocketState:
         return self.engine.namespace(nsp).state_of(sid)
