@@ -11,8 +11,14 @@ A session's transport state, as a table (``SESSION_TRANSITIONS``)::
     handshake (GET) --> POLLING --probe WebSocket opens--> UPGRADING --"5" upgrade--> WEBSOCKET
     handshake (WebSocket) ----------------------------------------------------------^
     UPGRADING --probe closed / bad packet / upgrade timeout--> POLLING
-    POLLING, UPGRADING --closed, no GET waiting--> DRAINING --next GET or close timeout--> gone
+    POLLING, UPGRADING --closed by the host, no GET waiting--> DRAINING
+    DRAINING --next GET or close timeout--> gone
     any --closed--> gone
+
+Only a close the host asks for (:meth:`EngineIOServer.close`, a shutdown) keeps a polling
+session for its next GET, which receives the close packet. A session that ends on an error, a
+ping timeout or the client's own close packet is gone at once, as in Node: its next request is
+answered 400 "Session ID unknown".
 
 Time is passed in as ``now`` (monotonic seconds). Bad input from a peer never raises: it
 closes that session with a reason (``SessionClosed``), and no other session is affected.
@@ -217,6 +223,7 @@ class _Session:
         "get",
         "last_packet",
         "next_ping",
+        "noop_deadline",
         "outbox",
         "pong_deadline",
         "probe",
@@ -240,6 +247,9 @@ class _Session:
         self.pong_deadline: float | None = None
         self.upgrade_deadline: float | None = None
         self.drain_deadline: float | None = None  # DRAINING: forget the session then
+        # After the probe: when to answer the parked GET with a noop, so that the paused
+        # client can finish the upgrade (Node checks every 100 ms).
+        self.noop_deadline: float | None = None
 
     def move(self, event: _Input) -> SessionState | None:
         try:
@@ -257,6 +267,10 @@ class _Session:
 _PING = EioPacket(type=EioPacketType.PING)
 _PING_FRAME = encode_packet(_PING)
 _PONG_PROBE = "3probe"
+#: After the probe, how long a GET waits before it is answered with a noop (Node's check
+#: interval): an upgrade packet that comes meanwhile makes it a 400 instead, so a GET that
+#: races the upgrade never looks like a live polling transport.
+UPGRADE_NOOP_DELAY: Final = 0.1
 _NOOP = EioPacket(type=EioPacketType.NOOP)
 _CLOSE = EioPacket(type=EioPacketType.CLOSE)
 
@@ -279,6 +293,7 @@ class EngineIOServer:
         upgrade_timeout: float = 10.0,
         close_timeout: float = 30.0,
         max_buffered_packets: int = 1000,
+        max_packets_per_payload: int = 10_000,
         transports: Sequence[str] = ("polling", "websocket"),
         id_factory: Callable[[], str] = default_id_factory,
     ) -> None:
@@ -295,6 +310,10 @@ class EngineIOServer:
             raise LocalProtocolError(
                 f"max_buffered_packets must be a positive int, not {max_buffered_packets!r}"
             )
+        if type(max_packets_per_payload) is not int or max_packets_per_payload < 1:
+            raise LocalProtocolError(
+                f"max_packets_per_payload must be a positive int, not {max_packets_per_payload!r}"
+            )
         unknown = set(transports) - {"polling", "websocket"}
         if unknown or not transports:
             raise LocalProtocolError(f"transports must be polling and/or websocket: {transports}")
@@ -304,6 +323,7 @@ class EngineIOServer:
         self.upgrade_timeout = upgrade_timeout
         self.close_timeout = close_timeout
         self.max_buffered_packets = max_buffered_packets
+        self.max_packets_per_payload = max_packets_per_payload
         self.transports = tuple(transports)
         self.id_factory = id_factory
         self._sessions: dict[str, _Session] = {}
@@ -381,19 +401,27 @@ class EngineIOServer:
             return outputs + self._close(session, "transport error", "overlap from client", now)
         session.get = handle
         self._by_get[handle] = session
-        if session.outbox or session.probed or session.state is _DRAINING:
-            return self._flush_get(session)
+        if session.outbox or session.state is _DRAINING:
+            return [*self._flush_get(session)]
+        if session.probed:
+            self._noop_later(session, now)
         return []
 
-    def _flush_get(self, session: _Session) -> list[_Output]:
+    def _noop_later(self, session: _Session, now: float) -> None:
+        # Once per GET: the probe comes once, and a GET is parked once.
+        session.noop_deadline = now + UPGRADE_NOOP_DELAY
+        self._schedule(session.noop_deadline, session)
+
+    def _flush_get(self, session: _Session) -> list[TransportOutput]:
         handle = session.get
         assert handle is not None
         session.get = None
+        session.noop_deadline = None
         del self._by_get[handle]
         packets = session.outbox or [_NOOP]
         session.outbox = []
         body = encode_payload(packets).encode("utf-8", "surrogatepass")
-        outputs: list[_Output] = [
+        outputs: list[TransportOutput] = [
             HttpResponse(handle=handle, status=200, headers=_TEXT_PLAIN, body=body)
         ]
         if session.state is _DRAINING:
@@ -409,6 +437,14 @@ class EngineIOServer:
             too_large = HttpResponse(handle=handle, status=413, headers=(), body=b"")
             description = f"payload of {len(request.body)} bytes exceeds {self.max_payload}"
             return [too_large, *self._close(session, "transport error", description, now)]
+        count = request.body.count(b"\x1e") + 1
+        if count > self.max_packets_per_payload:
+            # Each packet costs the loop time: a body of tiny packets would stall it.
+            outputs = [_error_response(handle, HttpError.BAD_REQUEST)]
+            description = (
+                f"{count} packets in one payload, more than {self.max_packets_per_payload}"
+            )
+            return outputs + self._close(session, "transport error", description, now)
         try:
             packets = decode_payload(request.body, max_payload=self.max_payload)
         except RemoteProtocolError as error:
@@ -444,8 +480,12 @@ class EngineIOServer:
         session = self._sessions.get(sid)
         if session is None:
             return [self._reject(handle, HttpError.UNKNOWN_SID)]
-        if session.state is not _POLLING:  # already upgrading, upgraded, or closing
+        if session.state is _DRAINING:
             return [self._reject(handle, HttpError.BAD_REQUEST)]
+        if session.state is not _POLLING:
+            # Upgrading or upgraded already: this one is accepted and closed at once, as
+            # Node does; the session goes on over its own WebSocket.
+            return [WebSocketAccept(handle=handle), WebSocketClose(handle=handle)]
         session.move(_Input.PROBE_OPENED)
         session.probe = handle
         self._by_websocket[handle] = session
@@ -468,13 +508,14 @@ class EngineIOServer:
             return []
         size = len(data) if isinstance(data, bytes) else len(data.encode("utf-8", "surrogatepass"))
         if handle == session.probe:
-            return self._on_probe_message(session, data)
+            return self._on_probe_message(session, data, now)
         if size > self.max_payload:
             return self._close(
                 session,
                 "transport error",
                 f"message of {size} bytes exceeds {self.max_payload}",
                 now,
+                close_code=1009,  # "message too big", as Node's ws says
             )
         try:
             packet = decode_packet(data)
@@ -508,22 +549,23 @@ class EngineIOServer:
             return []
         return self._close(session, "transport error", description, transport_gone=True)
 
-    def _on_probe_message(self, session: _Session, data: str | bytes) -> list[_Output]:
+    def _on_probe_message(self, session: _Session, data: str | bytes, now: float) -> list[_Output]:
         probe = session.probe
         if data == "2probe" and not session.probed:
             session.probed = True
-            outputs: list[_Output] = [
-                WebSocketSend(handles=(probe,), frames=(_PONG_PROBE,), control=True)
-            ]
-            if session.get is not None:  # let the paused client's poll return at once
-                outputs += self._flush_get(session)
-            return outputs
+            if session.get is not None:  # the paused client's poll returns with a noop
+                self._noop_later(session, now)
+            return [WebSocketSend(handles=(probe,), frames=(_PONG_PROBE,), control=True)]
         if data == "5" and session.probed:
             session.move(_Input.UPGRADE)
             session.ws, session.probe, session.probed = probe, None, False
-            session.upgrade_deadline = None
-            outputs = []
-            # No GET can be parked here: since "2probe" every GET is answered at once.
+            session.upgrade_deadline = session.noop_deadline = None
+            outputs: list[_Output] = []
+            get = session.get
+            if get is not None:  # a GET that raced the upgrade: polling is over
+                session.get = None
+                del self._by_get[get]
+                outputs.append(_error_response(get, HttpError.BAD_REQUEST))
             if session.outbox:
                 frames = tuple(encode_packet(p) for p in session.outbox)
                 session.outbox = []
@@ -537,6 +579,7 @@ class EngineIOServer:
     def _drop_probe(self, session: _Session) -> None:
         session.probe, session.probed, session.upgrade_deadline = None, False, None
         session.move(_Input.PROBE_FAILED)
+        session.noop_deadline = None  # a parked GET stays parked, as before the probe
 
     # -- packets in --------------------------------------------------------------------------
 
@@ -553,7 +596,9 @@ class EngineIOServer:
             self._schedule(session.next_ping, session)
             return []
         if kind is EioPacketType.CLOSE:
-            return self._close(session, "transport close", "the client closed the session", now)
+            return self._close(
+                session, "transport close", "the client closed the session", client_close=True
+            )
         if kind is EioPacketType.PING:  # protocol v4: only the server pings
             return self._close(session, "transport error", "invalid heartbeat direction", now)
         return []  # open, upgrade and noop mean nothing here: ignored, as Node does
@@ -567,7 +612,7 @@ class EngineIOServer:
         *,
         volatile: bool = False,
         compress: bool = True,
-    ) -> list[_Output]:
+    ) -> list[TransportOutput]:
         """Send message packets on one session (text or binary, in order)."""
         return self.broadcast((eio_sid,), messages, volatile=volatile, compress=compress)
 
@@ -578,12 +623,12 @@ class EngineIOServer:
         *,
         volatile: bool = False,
         compress: bool = True,
-    ) -> list[_Output]:
+    ) -> list[TransportOutput]:
         """Send the same message packets to several sessions: the WebSocket frames are built
         once, and every WebSocket session is in one :class:`WebSocketSend`."""
         frames = tuple(m if isinstance(m, bytes) else "4" + m for m in messages)
         handles: list[Handle] = []
-        outputs: list[_Output] = []
+        outputs: list[TransportOutput] = []
         sessions = self._sessions
         for eio_sid in eio_sids:
             session = sessions.get(eio_sid)
@@ -604,16 +649,19 @@ class EngineIOServer:
 
     def _queue(
         self, session: _Session, messages: Sequence[str | bytes], volatile: bool
-    ) -> list[_Output]:
+    ) -> list[TransportOutput]:
         if volatile and session.get is None:
             return []  # not writable right now: a volatile packet is dropped
-        if len(session.outbox) + len(messages) > self.max_buffered_packets:
-            description = f"more than {self.max_buffered_packets} packets waiting to be sent"
-            # Not reading at all: no point in keeping a close packet for it either.
-            return self._close(session, "transport error", description)
         session.outbox += (EioPacket(type=EioPacketType.MESSAGE, data=m) for m in messages)
         if session.get is not None:
             return self._flush_get(session)
+        over = len(session.outbox) > self.max_buffered_packets
+        if over and session.pong_deadline is None and session.next_ping != 0.0:
+            # Far behind with no GET here: between a response and the next GET (a burst can
+            # outrun a round trip), or stalled. Ping now (0.0: due at once, times are >= 0);
+            # the ping timeout decides. A client that polls answers (Node has no limit).
+            session.next_ping = 0.0
+            self._schedule(0.0, session)
         return []
 
     def close(
@@ -623,8 +671,19 @@ class EngineIOServer:
         reason: str = "forced close",
         description: str = "closed by the server",
     ) -> list[_Output]:
-        """Close a session from the server side."""
-        return self._close(self._session(eio_sid), reason, description, now)
+        """Close a session from the server side. Over long-polling the close packet waits
+        for the session's next GET (at most ``close_timeout``)."""
+        return self._close(self._session(eio_sid), reason, description, now, drain=True)
+
+    def shutdown(self, now: float) -> list[_Output]:
+        """Close every session with "server shutting down" (a parked GET is answered with
+        the close packet now; an idle poller gets it on its next GET)."""
+        outputs: list[_Output] = []
+        for session in list(self._sessions.values()):
+            outputs += self._close(
+                session, "server shutting down", "server shutdown", now, drain=True
+            )
+        return outputs
 
     def _close(
         self,
@@ -634,28 +693,36 @@ class EngineIOServer:
         now: float | None = None,
         *,
         transport_gone: bool = False,
+        drain: bool = False,
+        client_close: bool = False,
+        close_code: int = 1000,
     ) -> list[_Output]:
-        """End the session. Over long-polling the close packet waits for the next GET
-        (until ``close_timeout``), unless the transport is gone or there is no ``now``."""
+        """End the session. A parked GET receives the close packet (a noop when the client
+        closed: it knows). Without one, the session is forgotten at once, unless the host
+        closed it (``drain``, with ``now``): then the close packet waits for the next GET,
+        until ``close_timeout``. A WebSocket is closed with ``close_code``."""
         if session.state is _DRAINING or session.sid not in self._sessions:
             return []
         outputs: list[_Output] = []
         if session.probe is not None:
             del self._by_websocket[session.probe]
             outputs.append(WebSocketClose(handle=session.probe))
-            session.probe = None
+            session.probe, session.probed = None, False
         session.next_ping = session.pong_deadline = session.upgrade_deadline = None
         ws = session.ws
         session.move(_Input.CLOSE)
         if ws is not None:
             del self._by_websocket[ws]
             if not transport_gone:
-                outputs.append(WebSocketClose(handle=ws))
+                outputs.append(WebSocketClose(handle=ws, code=close_code))
             del self._sessions[session.sid]
         elif session.get is not None:
-            session.outbox.append(_CLOSE)
+            if client_close:
+                session.outbox = []
+            else:
+                session.outbox.append(_CLOSE)
             outputs += self._flush_get(session)
-        elif transport_gone or now is None:
+        elif transport_gone or not drain or now is None:
             self._forget_drained(session)
         else:
             session.outbox.append(_CLOSE)
@@ -722,6 +789,7 @@ class EngineIOServer:
                 session.pong_deadline,
                 session.upgrade_deadline,
                 session.drain_deadline,
+                session.noop_deadline,
             )
             if d is not None
         ]
@@ -748,6 +816,8 @@ class EngineIOServer:
             if session.drain_deadline is not None and session.drain_deadline <= now:
                 self._forget_drained(session)
             return outputs
+        if session.noop_deadline is not None and session.noop_deadline <= now:
+            outputs += self._flush_get(session)  # clears the deadline
         if session.upgrade_deadline is not None and session.upgrade_deadline <= now:
             probe = session.probe
             del self._by_websocket[probe]

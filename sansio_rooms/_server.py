@@ -328,8 +328,6 @@ class ServerMachine:
     def _close_client(
         self, client: _Client, reason: str, description: str, now: float
     ) -> list[ServerOutput]:
-        if not client.open:  # closed already, by a send that overflowed its buffer
-            return []
         eio_sid = client.eio_sid
         if eio_sid not in self.eio or self.eio.state_of(eio_sid) is SessionState.DRAINING:
             # A packet later in the same long-polling batch ended the session, and its
@@ -357,8 +355,6 @@ class ServerMachine:
         outputs: list[ServerOutput] = list(self.engine.namespace(nsp).accept(sid))
         client.connect_deadline = None
         sent = self._send(client, SioPacket(type=_CONNECT, nsp=nsp, data={"sid": sid}))
-        if not client.open:  # the send overflowed the buffer: connected, then closed
-            return outputs + sent
         return sent + outputs
 
     def refuse(
@@ -464,25 +460,15 @@ class ServerMachine:
         eio_sids = [routes[sid].eio_sid for sid in recipients]
         if not eio_sids:
             return []
-        return self._down(
-            self.eio.broadcast(eio_sids, messages, volatile=volatile, compress=compress)
-        )
+        return list(self.eio.broadcast(eio_sids, messages, volatile=volatile, compress=compress))
 
     def _send(self, client: _Client, packet: SioPacket) -> list[ServerOutput]:
         if client.eio_sid not in self.eio:
             # Closed by a packet later in the same long-polling batch (its SessionClosed
             # follows): nobody to send to.
             return []
-        return self._down(self.eio.send(client.eio_sid, encode_sio_packet(packet)))
-
-    def _down(self, outputs: list[Any]) -> list[ServerOutput]:
-        """Pass the outputs of a send through: a session may close (its buffer overflowed)."""
-        result: list[ServerOutput] = []
-        for output in outputs:
-            if type(output) is SessionClosed:
-                result += self._on_session_closed(output.eio_sid, output.reason)
-            result.append(output)
-        return result
+        # A send never closes a session (an outbox over its limit only hurries a ping).
+        return list(self.eio.send(client.eio_sid, encode_sio_packet(packet)))
 
     def _acks_done(self, outputs: Sequence[Output]) -> list[ServerOutput]:
         # The engine only completes acks here; their "whole response" marks go with them.
@@ -523,8 +509,6 @@ class ServerMachine:
         if self.engine.namespace(nsp).state_of(sid) is not SocketState.CONNECTED:
             return []  # pending: the connection's close refuses it
         outputs = self._send(client, SioPacket(type=_DISCONNECT, nsp=nsp))
-        if not client.open:  # the send overflowed the buffer: that close disconnected it
-            return outputs
         return outputs + self._begin_disconnect(
             client, nsp, sid, SERVER_DISCONNECT, close_connection
         )

@@ -15,6 +15,7 @@ import pytest
 from sansio_rooms._engineio import decode_packet, decode_payload
 from sansio_rooms._engineio_server import (
     SESSION_TRANSITIONS,
+    UPGRADE_NOOP_DELAY,
     EngineIOServer,
     HttpRequest,
     HttpResponse,
@@ -75,6 +76,8 @@ def parked(client: Client, now: float = 0.0) -> str:
         {"max_payload": True},
         {"max_buffered_packets": 0},
         {"max_buffered_packets": "10"},
+        {"max_packets_per_payload": 0},
+        {"max_packets_per_payload": 2.0},
         {"transports": ()},
         {"transports": ("polling", "flashsocket")},
     ],
@@ -276,22 +279,61 @@ def test_websocket_rejections(ws_query: dict[str, str], code: int) -> None:
     )
 
 
-def test_websocket_for_a_session_not_on_polling_is_refused() -> None:
+def test_websocket_for_a_session_not_on_polling_is_turned_away() -> None:
     eio = engineio_server()
     ws = Client(eio, "w")
+    # Upgraded or upgrading already: accepted and closed at once (Node), not refused.
     assert eio.websocket_connect("x", query(ws.eio_sid, transport="websocket"), 0.0) == [
-        ws_reject("x", 3)
+        WebSocketAccept(handle="x"),
+        WebSocketClose(handle="x"),
     ]
     polling = Client(eio, "p", "polling")
     eio.websocket_connect("probe", query(polling.eio_sid, transport="websocket"), 0.0)
     assert eio.websocket_connect("probe2", query(polling.eio_sid, transport="websocket"), 0.0) == [
-        ws_reject("probe2", 3)
+        WebSocketAccept(handle="probe2"),
+        WebSocketClose(handle="probe2"),
     ]
+    # A session that is closing still refuses it.
     draining = Client(eio, "d", "polling")
     eio.close(draining.eio_sid, 0.0)
     assert eio.websocket_connect("y", query(draining.eio_sid, transport="websocket"), 0.0) == [
         ws_reject("y", 3)
     ]
+
+
+def test_another_websocket_for_an_upgraded_session_is_closed_and_the_session_goes_on() -> None:
+    eio = engineio_server()
+    client = Client(eio, "w")
+    assert eio.websocket_connect("x", query("E1", transport="websocket"), 1.0) == [
+        WebSocketAccept(handle="x"),
+        WebSocketClose(handle="x"),
+    ]
+    # "x" never carried the session: its late messages and its close are ignored.
+    assert eio.websocket_message("x", "4from x", 1.0) == []
+    assert eio.websocket_closed("x", 1.0) == []
+    assert (eio.state_of("E1"), eio.websocket_of("E1")) == (WEBSOCKET, "w")
+    assert client.send("4still here", now=2.0) == [message("E1", "still here")]
+    assert eio.send("E1", ["out"]) == [ws_send("w", "4out")]
+    # Nor is the handle taken: it can open a session of its own.
+    assert eio.websocket_connect("x", query(transport="websocket"), 3.0)[0] == WebSocketAccept(
+        handle="x"
+    )
+
+
+def test_another_websocket_for_an_upgrading_session_is_closed_and_the_upgrade_goes_on() -> None:
+    eio = engineio_server()
+    Client(eio, "c", "polling")
+    eio.websocket_connect("ws", query("E1", transport="websocket"), 1.0)
+    assert eio.websocket_message("ws", "2probe", 1.0) == [ws_send("ws", "3probe")]
+    assert eio.websocket_connect("ws2", query("E1", transport="websocket"), 1.0) == [
+        WebSocketAccept(handle="ws2"),
+        WebSocketClose(handle="ws2"),
+    ]
+    assert eio.websocket_message("ws2", "5", 1.0) == []
+    assert eio.websocket_closed("ws2", 1.0) == []
+    assert eio.state_of("E1") is UPGRADING
+    assert eio.websocket_message("ws", "5", 1.0) == []
+    assert (eio.state_of("E1"), eio.websocket_of("E1")) == (WEBSOCKET, "ws")
 
 
 def test_a_connected_websocket_handle_cannot_connect_again() -> None:
@@ -340,7 +382,23 @@ def test_binary_post_is_refused_and_closes_the_session() -> None:
         http_post("p", "E1", b"\x04hello", content_type="application/octet-stream"), 1.0
     )
     assert outputs == [http_error("p", 3), closed("E1", "transport error", "invalid content")]
-    assert eio.state_of("E1") is DRAINING
+    assert "E1" not in eio
+    assert eio.receive_request(http_get("g", "E1"), 2.0) == [http_error("g", 1)]
+
+
+def test_a_post_of_too_many_packets_is_refused_before_it_is_read() -> None:
+    eio = engineio_server(max_packets_per_payload=3)
+    Client(eio, "c", "polling")
+    assert eio.receive_request(http_post("p", "E1", b"6\x1e6\x1e4a"), 1.0) == [
+        message("E1", "a"),
+        ok("p"),
+    ]
+    outputs = eio.receive_request(http_post("q", "E1", b"6\x1e6\x1e6\x1e4b"), 1.0)
+    assert outputs == [
+        http_error("q", 3),
+        closed("E1", "transport error", "4 packets in one payload, more than 3"),
+    ]
+    assert "E1" not in eio
 
 
 @pytest.mark.parametrize("body", [b"", b"\xff\xfe", b"9", b"4a\x1e\x1e4b", b"b!!!", b"4a\x1e"])
@@ -353,7 +411,8 @@ def test_undecodable_post_is_a_parse_error(body: bytes) -> None:
         http_error("p", 3),
         closed("E1", "parse error", str(error.value)),
     ]
-    assert eio.state_of("E1") is DRAINING
+    assert "E1" not in eio
+    assert eio.receive_request(http_get("g", "E1"), 2.0) == [http_error("g", 1)]
 
 
 def test_post_over_max_payload_gets_413_and_closes_the_session() -> None:
@@ -395,7 +454,9 @@ def test_client_close_packet_over_polling() -> None:
         message("E1", "a"),
         closed("E1", "transport close", "the client closed the session"),
     ]
-    assert eio.state_of("E1") is DRAINING
+    assert "E1" not in eio
+    handle, outputs = client.poll(1.0)
+    assert outputs == [http_error(handle, 1)]
 
 
 def test_client_ping_over_polling_with_a_parked_get() -> None:
@@ -409,6 +470,112 @@ def test_client_ping_over_polling_with_a_parked_get() -> None:
         ok("p"),
     ]
     assert len(eio) == 0
+
+
+# -- ending on an error or on the client's close packet -----------------------------------------
+
+
+def payload_error(body: bytes, max_payload: int) -> str:
+    """What the payload decoder says about ``body``."""
+    try:
+        decode_payload(body, max_payload=max_payload)
+    except RemoteProtocolError as error:
+        return str(error)
+    raise AssertionError("no error")
+
+
+def post(eio: EngineIOServer, body: str | bytes, **extra: Any) -> list[Any]:
+    return eio.receive_request(http_post("p", "E1", body, **extra), 1.0)
+
+
+ENDINGS = [
+    pytest.param(
+        lambda eio: post(eio, b"\x04x", content_type="application/octet-stream"),
+        [http_error("p", 3), closed("E1", "transport error", "invalid content")],
+        id="binary POST",
+    ),
+    pytest.param(
+        lambda eio: post(eio, "4" + "a" * 10),
+        [
+            HttpResponse(handle="p", status=413, headers=(), body=b""),
+            closed("E1", "transport error", "payload of 11 bytes exceeds 10"),
+        ],
+        id="oversized POST",
+    ),
+    pytest.param(
+        lambda eio: post(eio, "4a\x1e\x1e4b"),
+        [http_error("p", 3), closed("E1", "parse error", payload_error(b"4a\x1e\x1e4b", 10))],
+        id="parse error",
+    ),
+    pytest.param(
+        lambda eio: post(eio, "2"),
+        [closed("E1", "transport error", "invalid heartbeat direction"), ok("p")],
+        id="client ping",
+    ),
+    pytest.param(
+        lambda eio: eio.advance(25.0) + eio.advance(45.0),
+        [closed("E1", "ping timeout", "no pong within 20.0 s")],
+        id="ping timeout",
+    ),
+    pytest.param(
+        lambda eio: post(eio, "1"),
+        [closed("E1", "transport close", "the client closed the session"), ok("p")],
+        id="client close packet",
+    ),
+]
+
+
+@pytest.mark.parametrize(("ending", "outputs"), ENDINGS)
+def test_a_session_ended_by_the_client_or_an_error_is_forgotten_at_once(
+    ending: Any, outputs: list[Any]
+) -> None:
+    eio = engineio_server(max_payload=10)
+    client = Client(eio, "c", "polling")
+    assert eio.send("E1", ["lost"]) == []
+    assert ending(eio) == outputs
+    # No draining (as in Node): nothing waits for a GET, not even a timer.
+    assert "E1" not in eio
+    assert len(eio) == 0
+    assert eio.next_deadline() is None
+    handle, answer = client.poll(50.0)
+    assert answer == [http_error(handle, 1)]
+    assert eio.receive_request(http_post("p2", "E1", "4a"), 50.0) == [http_error("p2", 1)]
+    assert eio.websocket_connect("ws", query("E1", transport="websocket"), 50.0) == [
+        ws_reject("ws", 1)
+    ]
+
+
+def test_client_close_packet_answers_a_parked_get_with_a_noop() -> None:
+    eio = engineio_server()
+    client = Client(eio, "c", "polling")
+    handle = parked(client)
+    # Node's Polling.onClose: the client knows it is closing, the poll just returns.
+    assert eio.receive_request(http_post("p", "E1", "4a\x1e1\x1e4b"), 1.0) == [
+        message("E1", "a"),
+        polled(handle, "6"),
+        closed("E1", "transport close", "the client closed the session"),
+        ok("p"),
+    ]
+    assert "E1" not in eio
+    assert eio.request_closed(handle, 1.0) == []
+    handle, outputs = client.poll(2.0)
+    assert outputs == [http_error(handle, 1)]
+
+
+def test_ping_timeout_with_a_parked_get_answers_it_with_the_close_packet() -> None:
+    eio = engineio_server()
+    client = Client(eio, "c", "polling")
+    assert eio.advance(25.0) == []
+    handle, outputs = client.poll(26.0)
+    assert outputs == [polled(handle, "2")]
+    handle = parked(client, 27.0)
+    assert eio.advance(45.0) == [
+        polled(handle, "1"),
+        closed("E1", "ping timeout", "no pong within 20.0 s"),
+    ]
+    assert "E1" not in eio
+    handle, outputs = client.poll(46.0)
+    assert outputs == [http_error(handle, 1)]
 
 
 # -- WebSocket --------------------------------------------------------------------------------
@@ -449,13 +616,35 @@ def test_websocket_message_over_max_payload_closes_the_session() -> None:
         message("E1", b"0123456789"),
     ]
     assert client.send("4" + "é" * 5) == [
-        WebSocketClose(handle="w"),
+        WebSocketClose(handle="w", code=1009),
         closed("E1", "transport error", "message of 11 bytes exceeds 10"),
     ]
     other = Client(eio, "v")
     assert other.send(b"01234567890") == [
-        WebSocketClose(handle="v"),
+        WebSocketClose(handle="v", code=1009),
         closed("E2", "transport error", "message of 11 bytes exceeds 10"),
+    ]
+
+
+def test_only_an_oversized_websocket_message_closes_with_code_1009() -> None:
+    eio = engineio_server(max_payload=10)
+    for name in ("big", "ping", "bye", "host"):
+        Client(eio, name)
+    assert eio.websocket_message("big", b"x" * 11, 1.0) == [
+        WebSocketClose(handle="big", code=1009),
+        closed("E1", "transport error", "message of 11 bytes exceeds 10"),
+    ]
+    assert eio.websocket_message("ping", "2", 1.0) == [
+        WebSocketClose(handle="ping", code=1000),
+        closed("E2", "transport error", "invalid heartbeat direction"),
+    ]
+    assert eio.websocket_message("bye", "1", 1.0) == [
+        WebSocketClose(handle="bye", code=1000),
+        closed("E3", "transport close", "the client closed the session"),
+    ]
+    assert eio.close("E4", 1.0) == [
+        WebSocketClose(handle="host", code=1000),
+        closed("E4", "forced close", "closed by the server"),
     ]
 
 
@@ -567,17 +756,18 @@ def test_probe_upgrade_from_polling_to_websocket() -> None:
     ]
     assert eio.state_of("E1") is UPGRADING
     assert eio.next_deadline() == 11.0  # the upgrade timeout
-    # The probe answers, and the paused client's GET returns at once with a noop.
-    assert eio.websocket_message("ws", "2probe", 1.5) == [
-        ws_send("ws", "3probe"),
-        polled(first, "6"),
-    ]
-    # Now any GET is answered at once.
-    handle, outputs = client.poll(1.6)
-    assert outputs == [polled(handle, "6")]
+    # The probe answers; the paused client's GET returns with a noop a moment later.
+    assert eio.websocket_message("ws", "2probe", 1.5) == [ws_send("ws", "3probe")]
+    assert eio.next_deadline() == 1.5 + UPGRADE_NOOP_DELAY
+    assert eio.advance(1.55) == []
+    assert eio.advance(1.5 + UPGRADE_NOOP_DELAY) == [polled(first, "6")]
+    assert eio.next_deadline() == 11.0
+    # So does any GET after the probe.
+    handle = parked(client, 1.7)
+    assert eio.advance(1.7 + UPGRADE_NOOP_DELAY) == [polled(handle, "6")]
     # Packets sent meanwhile wait in the outbox...
     assert eio.send("E1", ["during", b"\x01"]) == []
-    assert client.send("4still polling", now=1.7) == [message("E1", "still polling")]
+    assert client.send("4still polling", now=1.9) == [message("E1", "still polling")]
     # ...and go out on the WebSocket once the client sends the upgrade packet.
     assert eio.websocket_message("ws", "5", 2.0) == [ws_send("ws", "4during", b"\x01")]
     assert (eio.state_of("E1"), eio.websocket_of("E1")) == (WEBSOCKET, "ws")
@@ -675,6 +865,84 @@ def test_parked_get_closed_during_the_probe() -> None:
     assert len(eio) == 0
 
 
+def test_upgrade_noop_delay_is_nodes_check_interval() -> None:
+    assert UPGRADE_NOOP_DELAY == 0.1
+
+
+def test_get_parked_before_the_probe_gets_its_noop_after_the_delay() -> None:
+    eio = engineio_server()
+    client = Client(eio, "c", "polling")
+    handle = parked(client, 0.5)
+    eio.websocket_connect("ws", query("E1", transport="websocket"), 1.0)
+    assert eio.websocket_message("ws", "2probe", 2.0) == [ws_send("ws", "3probe")]
+    assert eio.next_deadline() == 2.0 + UPGRADE_NOOP_DELAY
+    assert eio.advance(2.05) == []
+    assert eio.advance(2.0 + UPGRADE_NOOP_DELAY) == [polled(handle, "6")]
+    assert eio.request_closed(handle, 2.2) == []  # answered: no longer parked
+    assert eio.next_deadline() == 11.0  # the upgrade timeout
+    assert eio.state_of("E1") is UPGRADING
+
+
+def test_get_after_the_probe_waits_for_its_noop() -> None:
+    eio = engineio_server()
+    client = Client(eio, "c", "polling")
+    eio.websocket_connect("ws", query("E1", transport="websocket"), 1.0)
+    eio.websocket_message("ws", "2probe", 1.0)
+    assert eio.next_deadline() == 11.0  # no GET: no noop to send
+    handle = parked(client, 2.0)
+    assert eio.next_deadline() == 2.0 + UPGRADE_NOOP_DELAY
+    # Called late, it is answered once.
+    assert eio.advance(3.0) == [polled(handle, "6")]
+    assert eio.advance(3.0) == []
+    handle = parked(client, 3.0)
+    assert eio.advance(3.0 + UPGRADE_NOOP_DELAY) == [polled(handle, "6")]
+
+
+@pytest.mark.parametrize("get_before_the_probe", [True, False])
+def test_upgrade_packet_while_a_get_is_parked_answers_it_400(get_before_the_probe: bool) -> None:
+    eio = engineio_server()
+    client = Client(eio, "c", "polling")
+    handle = parked(client, 0.5) if get_before_the_probe else None
+    eio.websocket_connect("ws", query("E1", transport="websocket"), 1.0)
+    assert eio.websocket_message("ws", "2probe", 1.0) == [ws_send("ws", "3probe")]
+    if handle is None:
+        handle = parked(client, 1.0)
+    assert eio.websocket_message("ws", "5", 1.05) == [http_error(handle, 3)]
+    assert (eio.state_of("E1"), eio.websocket_of("E1")) == (WEBSOCKET, "ws")
+    # The noop and the upgrade timeout are cancelled; the GET is no longer parked.
+    assert eio.next_deadline() == 25.0
+    assert eio.advance(11.0) == []
+    assert eio.request_closed(handle, 11.0) == []
+    assert eio.send("E1", ["x"]) == [ws_send("ws", "4x")]
+
+
+@pytest.mark.parametrize(
+    ("failure", "outputs"),
+    [
+        (lambda eio: eio.websocket_closed("ws", 1.05), []),
+        (lambda eio: eio.websocket_failed("ws", 1.05, "write failed"), []),
+        (
+            lambda eio: eio.websocket_message("ws", "4x", 1.05),
+            [WebSocketClose(handle="ws", code=1002)],
+        ),
+        (lambda eio: eio.advance(1.05), [WebSocketClose(handle="ws")]),  # upgrade timeout
+    ],
+    ids=["closed", "failed", "bad packet", "upgrade timeout"],
+)
+def test_a_failed_probe_leaves_the_parked_get_parked(failure: Any, outputs: list[Any]) -> None:
+    eio = engineio_server(upgrade_timeout=0.05)
+    client = Client(eio, "c", "polling")
+    handle = parked(client, 0.5)
+    eio.websocket_connect("ws", query("E1", transport="websocket"), 1.0)
+    assert eio.websocket_message("ws", "2probe", 1.0) == [ws_send("ws", "3probe")]
+    assert failure(eio) == outputs
+    assert eio.state_of("E1") is POLLING
+    # An ordinary poll again: no noop, it waits for something to send.
+    assert eio.next_deadline() == 25.0
+    assert eio.advance(2.0) == []
+    assert eio.send("E1", ["x"]) == [polled(handle, "4x")]
+
+
 # -- closing from the server, draining --------------------------------------------------------
 
 
@@ -733,6 +1001,51 @@ def test_server_close_over_websocket() -> None:
     assert eio.advance(25.0) == []  # the ping timer of a session that is gone
 
 
+def test_shutdown_closes_every_session_and_keeps_the_close_packet_for_idle_pollers() -> None:
+    eio = engineio_server(close_timeout=5.0)
+    Client(eio, "w")
+    idle = Client(eio, "i", "polling")
+    waiting = Client(eio, "g", "polling")
+    get = parked(waiting)
+    upgrading = Client(eio, "u", "polling")
+    eio.websocket_connect("probe", query("E4", transport="websocket"), 0.0)
+    assert eio.send("E2", ["bye"]) == []
+    assert eio.shutdown(1.0) == [
+        WebSocketClose(handle="w"),
+        closed("E1", "server shutting down", "server shutdown"),
+        closed("E2", "server shutting down", "server shutdown"),
+        polled(get, "1"),
+        closed("E3", "server shutting down", "server shutdown"),
+        WebSocketClose(handle="probe"),
+        closed("E4", "server shutting down", "server shutdown"),
+    ]
+    assert ("E1" in eio, "E3" in eio) == (False, False)
+    assert (eio.state_of("E2"), eio.state_of("E4")) == (DRAINING, DRAINING)
+    assert eio.shutdown(2.0) == []  # closed already
+    handle, outputs = idle.poll(2.0)
+    assert outputs == [polled(handle, "4bye\x1e1")]
+    assert eio.next_deadline() == 6.0  # the close timeout of E4
+    assert eio.advance(6.0) == []
+    assert len(eio) == 0
+    handle, outputs = upgrading.poll(7.0)
+    assert outputs == [http_error(handle, 1)]
+
+
+@pytest.mark.parametrize("how", ["close", "shutdown"])
+def test_host_close_after_the_probe_still_hands_the_close_packet_to_the_next_get(how: str) -> None:
+    eio = engineio_server(close_timeout=5.0)
+    client = Client(eio, "c", "polling")
+    eio.websocket_connect("ws", query("E1", transport="websocket"), 1.0)
+    assert eio.websocket_message("ws", "2probe", 1.0) == [ws_send("ws", "3probe")]
+    closing = eio.close("E1", 1.5) if how == "close" else eio.shutdown(1.5)
+    assert closing[0] == WebSocketClose(handle="ws")
+    assert eio.state_of("E1") is DRAINING
+    # The probe is gone with the session: the next GET gets the close packet at once.
+    handle, outputs = client.poll(2.0)
+    assert outputs == [polled(handle, "1")]
+    assert len(eio) == 0
+
+
 # -- sending: broadcast, volatile, buffer limit -------------------------------------------------
 
 
@@ -771,28 +1084,33 @@ def test_volatile_packets_are_dropped_where_no_get_is_parked() -> None:
     parked(idle)
 
 
-def test_outbox_overflow_closes_the_polling_session() -> None:
-    eio = engineio_server(max_buffered_packets=2)
-    client = Client(eio, "p", "polling")
-    assert eio.send("E1", ["a", "b"]) == []
-    assert eio.send("E1", ["c"]) == [
-        closed("E1", "transport error", "more than 2 packets waiting to be sent")
-    ]
-    # Not reading at all: forgotten at once, no close packet kept for it.
-    assert len(eio) == 0
-    handle, outputs = client.poll()
+def test_an_outbox_over_the_limit_pings_at_once_and_a_stalled_poller_times_out() -> None:
+    eio = engineio_server(max_buffered_packets=2, ping_interval=25.0, ping_timeout=20.0)
+    stalled = Client(eio, "s", "polling")
+    polling = Client(eio, "p", "polling")
+    assert eio.broadcast(["E1", "E2"], ["a", "b"]) == []
+    assert eio.next_deadline() == 25.0
+    # One more: both are past the limit, between two GETs or gone. Nobody is closed for it:
+    # each is pinged at once, and the ping timeout tells which is which.
+    assert eio.broadcast(["E1", "E2"], ["c"]) == []
+    assert eio.broadcast(["E1", "E2"], ["d"]) == []  # one hurried ping each, not one per send
+    assert eio.next_deadline() == 0.0
+    assert eio.advance(1.0) == []
+    handle, outputs = polling.poll(1.5)
+    assert outputs == [polled(handle, "4a\x1e4b\x1e4c\x1e4d\x1e2")]
+    assert polling.send("3", now=1.5) == []  # the pong
+    assert eio.advance(21.0) == [closed("E1", "ping timeout", "no pong within 20.0 s")]
+    assert "E2" in eio and "E1" not in eio
+    handle, outputs = stalled.poll(21.0)
     assert outputs == [http_error(handle, 1)]
 
 
-def test_outbox_overflow_with_a_parked_get_sends_the_close_packet() -> None:
+def test_an_outbox_over_the_limit_goes_to_a_parked_get_at_once() -> None:
     eio = engineio_server(max_buffered_packets=2)
     client = Client(eio, "p", "polling")
     handle = parked(client)
-    assert eio.send("E1", ["a", "b", "c"]) == [
-        polled(handle, "1"),
-        closed("E1", "transport error", "more than 2 packets waiting to be sent"),
-    ]
-    assert len(eio) == 0
+    assert eio.send("E1", ["a", "b", "c"]) == [polled(handle, "4a\x1e4b\x1e4c")]
+    assert eio.next_deadline() == 25.0  # no hurried ping: it was read
 
 
 def test_websocket_sessions_have_no_outbox_limit() -> None:

@@ -15,6 +15,7 @@ import pytest
 from sansio_rooms._engine import RoomEngine
 from sansio_rooms._engineio import decode_packet
 from sansio_rooms._engineio_server import (
+    UPGRADE_NOOP_DELAY,
     HttpResponse,
     SessionClosed,
     SessionOpened,
@@ -468,10 +469,10 @@ def test_upgrade_through_the_machine() -> None:
     assert machine.websocket_connect("ws", query("E1", transport="websocket"), 1.0) == [
         WebSocketAccept(handle="ws")
     ]
-    assert machine.websocket_message("ws", "2probe", 1.0) == [
-        ws_send("ws", "3probe"),
-        polled(get, "6"),
-    ]
+    assert machine.websocket_message("ws", "2probe", 1.0) == [ws_send("ws", "3probe")]
+    # The paused client's GET gets its noop a moment later, through the machine's clock.
+    assert machine.next_deadline() == 1.0 + UPGRADE_NOOP_DELAY
+    assert machine.advance(1.0 + UPGRADE_NOOP_DELAY) == [polled(get, "6")]
     assert machine.emit("/", "while upgrading") == []
     assert machine.websocket_message("ws", "5", 2.0) == [ws_send("ws", '42["while upgrading"]')]
     assert machine.websocket_message("ws", '42["over ws"]', 2.0) == [event("S1", "over ws")]
@@ -479,6 +480,31 @@ def test_upgrade_through_the_machine() -> None:
     handle, outputs = client.poll(3.0)
     assert outputs == [http_error(handle, 3)]
     assert machine.eio.state_of("E1") is SessionState.WEBSOCKET
+
+
+def test_get_parked_at_the_upgrade_is_answered_400_through_the_machine() -> None:
+    machine = server_machine()
+    client = connected(machine, "c", "polling")
+    machine.websocket_connect("ws", query("E1", transport="websocket"), 1.0)
+    assert machine.websocket_message("ws", "2probe", 1.0) == [ws_send("ws", "3probe")]
+    get, outputs = client.poll(1.02)
+    assert outputs == []
+    assert machine.websocket_message("ws", "5", 1.05) == [http_error(get, 3)]
+    assert machine.advance(1.2) == []
+    assert machine.emit("/", "x") == [ws_send("ws", '42["x"]')]
+    assert machine.websocket_message("ws", '42["over ws"]', 1.3) == [event("S1", "over ws")]
+
+
+def test_another_websocket_for_an_upgraded_connection_is_closed_at_once() -> None:
+    machine = server_machine()
+    client = connected(machine, "w")
+    assert machine.websocket_connect("x", query("E1", transport="websocket"), 1.0) == [
+        WebSocketAccept(handle="x"),
+        WebSocketClose(handle="x"),
+    ]
+    assert machine.websocket_closed("x", 1.0) == []
+    assert client.emit('2["still"]') == [event("S1", "still")]
+    assert machine.emit("/", "x") == [ws_send("w", '42["x"]')]
 
 
 # -- connect timeout --------------------------------------------------------------------------
@@ -653,6 +679,42 @@ def test_shutdown_closes_every_connection() -> None:
     assert machine.shutdown(3.0) == []
 
 
+def test_only_closes_by_the_host_wait_for_the_next_get() -> None:
+    machine = server_machine(close_timeout=5.0)
+    disconnected = connected(machine, "a", "polling")
+    closed_one = connected(machine, "b", "polling")
+    shut_down = connected(machine, "c", "polling")
+    failed = connected(machine, "d", "polling")
+    machine.emit("/", "bye")
+    assert machine.disconnect("/", "S1", 1.0, close_connection=True) == [
+        disconnecting("S1", SERVER_DISCONNECT, close=True),
+        closed("E1", SERVER_DISCONNECT, "closed by the server"),
+    ]
+    assert machine.close("E2", 1.0) == [
+        disconnecting("S2", FORCED_SERVER_CLOSE),
+        closed("E2", FORCED_SERVER_CLOSE, "closed by the server"),
+    ]
+    assert failed.send("2", now=1.0) == [
+        disconnecting("S4", "transport error"),
+        closed("E4", "transport error", "invalid heartbeat direction"),
+    ]
+    assert machine.shutdown(1.0) == [
+        disconnecting("S3", "server shutting down"),
+        closed("E3", "server shutting down", "server shutdown"),
+    ]
+    states = {sid: machine.eio.state_of(sid) for sid in ("E1", "E2", "E3")}
+    assert set(states.values()) == {SessionState.DRAINING}
+    assert "E4" not in machine.eio
+    answers = [client.poll(2.0) for client in (disconnected, closed_one, shut_down, failed)]
+    assert [outputs for _, outputs in answers] == [
+        [polled(answers[0][0], '42["bye"]\x1e41\x1e1')],
+        [polled(answers[1][0], '42["bye"]\x1e1')],
+        [polled(answers[2][0], '42["bye"]\x1e1')],
+        [http_error(answers[3][0], 1)],
+    ]
+    assert len(machine.eio) == 0
+
+
 def test_server_close_of_one_connection() -> None:
     machine = server_machine()
     connected(machine, "w")
@@ -701,6 +763,9 @@ def test_client_ping_is_a_transport_error() -> None:
         disconnecting("S1", "transport error"),
         closed("E1", "transport error", "invalid heartbeat direction"),
     ]
+    assert "E1" not in machine.eio
+    handle, outputs = client.poll(2.0)
+    assert outputs == [http_error(handle, 1)]
 
 
 def test_draining_polling_connection() -> None:
@@ -727,10 +792,10 @@ def test_draining_polling_connection() -> None:
 def test_max_payload_over_websocket_and_over_polling() -> None:
     machine = server_machine(max_payload=20)
     ws = connected(machine, "w")
-    connected(machine, "c", "polling")
+    polling = connected(machine, "c", "polling")
     assert ws.emit('2["' + "a" * 14 + '"]') == [event("S1", "a" * 14)]  # 20 bytes
     assert ws.emit('2["' + "a" * 15 + '"]') == [
-        WebSocketClose(handle="w"),
+        WebSocketClose(handle="w", code=1009),
         disconnecting("S1", "transport error"),
         closed("E1", "transport error", "message of 21 bytes exceeds 20"),
     ]
@@ -740,65 +805,29 @@ def test_max_payload_over_websocket_and_over_polling() -> None:
         disconnecting("S2", "transport error"),
         closed("E2", "transport error", "payload of 21 bytes exceeds 20"),
     ]
+    handle, outputs = polling.poll(2.0)
+    assert outputs == [http_error(handle, 1)]
 
 
-def test_outbox_overflow_closes_only_the_slow_polling_connection() -> None:
-    machine = server_machine(max_buffered_packets=2)
+def test_an_outbox_over_the_limit_disconnects_only_a_poller_that_stopped_polling() -> None:
+    machine = server_machine(max_buffered_packets=2, ping_interval=25.0, ping_timeout=20.0)
     connected(machine, "w")
-    connected(machine, "c", "polling")
-    assert machine.emit("/", "a") == [ws_send("w", '42["a"]')]
-    assert machine.emit("/", "b", b"\x01") == [
-        ws_send("w", '451-["b",' + PLACEHOLDER % 0 + "]", b"\x01"),
-        disconnecting("S2", "transport error"),
-        closed("E2", "transport error", "more than 2 packets waiting to be sent"),
+    stalled = connected(machine, "s", "polling")
+    polling = connected(machine, "p", "polling")
+    for event in ("a", "b", "c"):  # the third is over the limit: both pollers are pinged
+        assert machine.emit("/", event) == [ws_send("w", f'42["{event}"]')]
+    assert machine.next_deadline() == 0.0
+    assert machine.advance(1.0) == []
+    handle, outputs = polling.poll(1.0)
+    assert outputs == [polled(handle, '42["a"]\x1e42["b"]\x1e42["c"]\x1e2')]
+    assert polling.send("3", now=1.0) == []
+    assert machine.advance(21.0) == [
+        disconnecting("S2", "ping timeout"),
+        closed("E2", "ping timeout", "no pong within 20.0 s"),
     ]
-    assert machine.emit("/", "c") == [ws_send("w", '42["c"]')]
-
-
-def test_outbox_overflow_while_accepting() -> None:
-    machine = server_machine(max_buffered_packets=1)
-    client = connected(machine, "c", "polling")
-    client.emit("0/chat,")
-    machine.emit("/", "fills the outbox")
-    # Connected first (the socket was accepted), then the overflow closes the connection.
-    assert machine.accept("/chat", "S2") == [
-        Connected(nsp="/chat", sid="S2"),
-        disconnecting("S1", "transport error"),
-        disconnecting("S2", "transport error", "/chat"),
-        closed("E1", "transport error", "more than 1 packets waiting to be sent"),
-    ]
-
-
-def test_outbox_overflow_while_disconnecting() -> None:
-    machine = server_machine(max_buffered_packets=1)
-    connected(machine, "c", "polling", "/", "/chat")
-    machine.emit("/", "fills the outbox")
-    assert machine.disconnect("/", "S1", 1.0, close_connection=True) == [
-        disconnecting("S1", "transport error"),
-        disconnecting("S2", "transport error", "/chat"),
-        closed("E1", "transport error", "more than 1 packets waiting to be sent"),
-    ]
-    assert machine.finish_disconnect("/", "S1") == [
-        SocketDisconnected(nsp="/", sid="S1", reason="transport error")
-    ]
-
-
-def test_outbox_overflow_on_refusal_and_on_ack() -> None:
-    machine = server_machine(max_buffered_packets=1)
-    client = connected(machine, "c", "polling")
-    client.emit("0/chat,")
-    machine.emit("/", "fills the outbox")
-    assert machine.refuse("/chat", "S2") == [
-        disconnecting("S1", "transport error"),
-        closed("E1", "transport error", "more than 1 packets waiting to be sent"),
-    ]
-    other = connected(machine, "d", "polling")
-    other.emit('21["q"]')
-    machine.emit("/", "fills the outbox")
-    assert machine.send_ack("/", "S3", 1, "a") == [
-        disconnecting("S3", "transport error"),
-        closed("E2", "transport error", "more than 1 packets waiting to be sent"),
-    ]
+    assert machine.emit("/", "d") == [ws_send("w", '42["d"]')]  # the others go on
+    handle, outputs = stalled.poll(21.0)
+    assert outputs == [http_error(handle, 1)]
 
 
 # -- protocol violations ----------------------------------------------------------------------
@@ -874,7 +903,13 @@ def test_protocol_violation_over_polling(
         ok(handle),
     ]
     get, outputs = offender.poll(2.0)
-    assert outputs == [polled(get, "1")]
+    if reason.startswith("transport"):
+        # Engine.IO's own errors, and the client's close packet, end the session at once.
+        assert outputs == [http_error(get, 1)]
+    else:
+        # The Socket.IO layer closes the connection as the host does (Node's conn.close()):
+        # the close packet waits for the next GET.
+        assert outputs == [polled(get, "1")]
     assert machine.emit("/", "after") == []
     get, outputs = innocent.poll(2.0)
     assert outputs == [polled(get, '42["after"]')]
@@ -895,18 +930,20 @@ def test_packets_before_a_close_in_the_same_post_are_read() -> None:
     machine = server_machine()
     client = connected(machine, "c", "polling")
     get, _ = client.poll()
-    # The close packet at the end ends the session (its GET gets "1") before the machine
+    # The close packet at the end ends the session (its GET gets a noop) before the machine
     # reads the packets: what they would send goes nowhere, and nothing breaks.
     body = polling_payload(['42["first"]', "40/random,", '421["q"]', "1"])
     assert machine.receive_request(http_post("p", "E1", body), 1.0) == [
         event("S1", "first"),
         event("S1", "q", ack=1),
-        polled(get, "1"),
+        polled(get, "6"),
         disconnecting("S1", "transport close"),
         closed("E1", "transport close", "the client closed the session"),
         ok("p"),
     ]
     assert machine.send_ack("/", "S1", 1, "x") == []
+    get, outputs = client.poll(2.0)
+    assert outputs == [http_error(get, 1)]
 
 
 @pytest.mark.parametrize("park_a_get", [False, True])

@@ -41,7 +41,7 @@ from sansio_rooms._outputs import (
 )
 from sansio_rooms._server import ConnectRequest, EventReceived
 
-from ._server_helpers import Client, http_get, polling_payload, query, server_machine
+from ._server_helpers import Client, http_get, polled, polling_payload, query, server_machine
 
 POLLING, UPGRADING = SessionState.POLLING, SessionState.UPGRADING
 
@@ -273,6 +273,8 @@ class Fuzzer:
                 assert all(type(f) in (str, bytes) for f in output.frames)
             elif kind is WebSocketClose:
                 assert output.handle in self.ws_open, output
+                # Normal, a bad probe, or a message over max_payload.
+                assert output.code in (1000, 1002, 1009), output
                 assert output.handle != INNOCENT_WS or self.shutting_down
                 self.ws_open.discard(output.handle)
             elif kind is SessionClosed:
@@ -344,6 +346,14 @@ class Fuzzer:
             self.probe = None
         return client
 
+    def draining_offender(self) -> Client | None:
+        """The polling offender, if the host closed it and its close packet still waits."""
+        eio = self.machine.eio
+        offender = self.offenders["polling"]
+        if offender is None or offender.eio_sid not in eio:
+            return None
+        return offender if eio.state_of(offender.eio_sid) is SessionState.DRAINING else None
+
     def step(self, source: Source) -> None:
         machine = self.machine
         action = source.choice(
@@ -366,10 +376,16 @@ class Fuzzer:
             )
             self.check(machine.receive_request(request, self.now), handle, client.eio_sid)
         elif action == "get":
-            client = self.ensure_offender("polling")
+            # A client closed by the host polls once more, for the close packet.
+            draining = self.draining_offender()
+            client = draining or self.ensure_offender("polling")
             handle = client.handle("get")
             outputs = machine.receive_request(http_get(handle, client.eio_sid), self.now)
             self.check(outputs, handle, client.eio_sid)
+            if draining is not None:
+                assert outputs, f"the GET of draining session {client.eio_sid} was parked"
+                assert outputs[0].handle == handle and outputs[0].body.endswith(b"1"), outputs
+                assert client.eio_sid not in machine.eio
             if source.integer(0, 1) and handle in self.parked:
                 del self.parked[handle]
                 self.answered.add(handle)
@@ -474,6 +490,10 @@ def play(fuzzer: Fuzzer, source: Source, steps: int) -> int:
     assert {o.reason for o in closes} == {"server shutting down"}
     innocents = {fuzzer.innocent_ws[0].eio_sid, fuzzer.innocent_polling[0].eio_sid}
     assert innocents <= {o.eio_sid for o in closes}
+    # A shutdown is a close by the host: the idle poller gets the close packet on its next GET.
+    polling = fuzzer.innocent_polling[0]
+    handle, answer = polling.poll(fuzzer.now)
+    assert answer == [polled(handle, "1")]
     return fuzzer.inputs
 
 
