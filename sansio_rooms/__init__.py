@@ -29,6 +29,9 @@ from ._engineio import encode_packet as encode_packet
 from ._engineio import encode_payload as encode_payload
 from ._engineio import handshake_packet as handshake_packet
 from ._engineio import http_error_body as http_error_body
+from ._engineio_driver import ENGINEIO_EVENTS as ENGINEIO_EVENTS
+from ._engineio_driver import EngineIODriver as EngineIODriver
+from ._engineio_driver import EngineIOSession as EngineIOSession
 from ._engineio_server import SESSION_TRANSITIONS as SESSION_TRANSITIONS
 from ._engineio_server import EngineIOServer as EngineIOServer
 from ._engineio_server import HttpRequest as HttpRequest
@@ -95,8 +98,10 @@ from ._socketio import encode_sio_packet as encode_sio_packet
 from ._state import TRANSITIONS as TRANSITIONS
 from ._state import Operation as Operation
 from ._state import SocketState as SocketState
+from ._transport_driver import TransportDriver as TransportDriver
 
 __all__ = [
+    "ENGINEIO_EVENTS",
     "MAX_ACK_ID",
     "RECORD_SEPARATOR",
     "RESERVED_EVENTS",
@@ -122,7 +127,9 @@ __all__ = [
     "EioPacketType",
     "Emit",
     "EmitWithAck",
+    "EngineIODriver",
     "EngineIOServer",
+    "EngineIOSession",
     "Event",
     "EventReceived",
     "FinishDisconnect",
@@ -170,6 +177,7 @@ __all__ = [
     "SocketsJoin",
     "SocketsLeave",
     "TimePassed",
+    "TransportDriver",
     "TransportOutput",
     "UnknownSocketError",
     "WebSocketAccept",

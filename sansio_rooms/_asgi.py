@@ -10,8 +10,10 @@ file without blocking its loop.
 from __future__ import annotations
 
 import abc
+import logging
 import mimetypes
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+import signal
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -19,6 +21,8 @@ from ._app import parse_query
 from ._engineio_server import HttpRequest, HttpResponse
 
 __all__ = ["ASGIAppBase", "PendingResponse", "PreparedFrame", "respond"]
+
+logger = logging.getLogger("sansio_rooms")
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -76,19 +80,25 @@ async def respond(send: Send, status: int, headers: list[tuple[bytes, bytes]], b
 
 
 class ASGIAppBase(abc.ABC):
-    """Engine.IO over WebSocket and HTTP long-polling at ``/socket.io/`` (``socketio_path``);
-    other paths go to ``other_asgi_app``, or to ``static_files`` (URL path -> file), or 404."""
+    """Engine.IO over WebSocket and HTTP long-polling at ``/socket.io/`` (``socketio_path``;
+    ``/engine.io/`` for an Engine.IO-only server); other paths go to ``other_asgi_app``, or to
+    ``static_files`` (URL path -> file), or 404."""
 
     def __init__(
         self,
         server: Any,
         other_asgi_app: Callable[[Scope, Receive, Send], Awaitable[None]] | None = None,
         *,
-        socketio_path: str = "socket.io",
+        socketio_path: str | None = None,
         static_files: Mapping[str, str | Path] | None = None,
+        shutdown_signals: Iterable[int] = (signal.SIGINT, signal.SIGTERM),
     ) -> None:
         self.server = server
+        self.shutdown_signals = tuple(shutdown_signals)
+        self._chained: list[tuple[int, Any, Any]] = []
         self.other_asgi_app = other_asgi_app
+        if socketio_path is None:
+            socketio_path = server.default_path
         self.path = "/" + socketio_path.strip("/") + "/"
         self.static_files = {k: Path(v) for k, v in (static_files or {}).items()}
 
@@ -113,6 +123,43 @@ class ASGIAppBase(abc.ABC):
         else:
             await send({"type": "websocket.close", "code": 1000})
 
+    # -- shutdown on a signal --------------------------------------------------------------------
+
+    def _chain_signals(self) -> None:
+        """At startup: on ``shutdown_signals`` (SIGINT, SIGTERM), tell every client the server
+        is going away, then let the ASGI server's own handler run. The ASGI server's graceful
+        shutdown waits for the requests in progress before the lifespan's shutdown, and a
+        long-polling GET is parked for up to ``ping_interval``: answered first, it is no
+        longer in the way. Only in the main thread (where signals are handled); elsewhere the
+        host calls ``server.shutdown()`` itself."""
+        for signum in self.shutdown_signals:
+            previous = signal.getsignal(signum)
+
+            def on_signal(number: int, frame: Any, previous: Any = previous) -> None:
+                self.server._begin_shutdown_threadsafe()
+                if callable(previous):
+                    previous(number, frame)
+                # What the signal would have done: the process ends, which no test in it
+                # can watch.
+                elif previous == signal.SIG_DFL:  # pragma: no cover
+                    signal.signal(number, signal.SIG_DFL)
+                    signal.raise_signal(number)
+
+            try:
+                signal.signal(signum, on_signal)
+            except ValueError:  # not the main thread
+                logger.info("not in the main thread: call server.shutdown() to stop")
+                return
+            self._chained.append((signum, on_signal, previous))
+        names = ", ".join(signal.Signals(signum).name for signum, _, _ in self._chained)
+        logger.info("on %s, clients are told before the ASGI server shuts down", names)
+
+    def _unchain_signals(self) -> None:
+        for signum, ours, previous in self._chained:
+            if signal.getsignal(signum) is ours:
+                signal.signal(signum, previous)
+        self._chained = []
+
     # -- what a binding supplies -----------------------------------------------------------------
 
     @abc.abstractmethod
@@ -135,11 +182,27 @@ class ASGIAppBase(abc.ABC):
     async def _read_file(self, path: Path) -> bytes:
         """Read a file without blocking the loop (raises ``OSError``)."""
 
+    @staticmethod
+    async def _refuse_websocket(scope: Scope, send: Send, status: int, body: bytes) -> None:
+        """Refuse a WebSocket handshake the machine refused: with its HTTP status and JSON
+        error body where the server supports ASGI's "WebSocket Denial Response" extension
+        (uvicorn, hypercorn), as the protocol says; otherwise a close before accepting,
+        which servers answer 403."""
+        if "websocket.http.response" in (scope.get("extensions") or {}):
+            headers = [(b"content-type", b"application/json")]
+            headers.append((b"content-length", str(len(body)).encode()))
+            await send(
+                {"type": "websocket.http.response.start", "status": status, "headers": headers}
+            )
+            await send({"type": "websocket.http.response.body", "body": body})
+        else:
+            await send({"type": "websocket.close", "code": 1008})
+
     # -- HTTP long-polling and static files ------------------------------------------------------
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         server = self.server
-        limit = server.machine.eio.max_payload
+        limit = server.engineio.max_payload
         chunks: list[bytes] = []
         size = 0
         more = True

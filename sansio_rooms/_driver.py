@@ -16,7 +16,7 @@ from __future__ import annotations
 import abc
 import inspect
 import logging
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol, TypeVar
 
 import attrs
@@ -38,6 +38,7 @@ from ._outputs import (
     SocketDisconnecting,
 )
 from ._socketio import SioPacket, SioPacketType
+from ._transport_driver import TRANSPORT_DISPATCH, TransportDriver
 
 __all__ = ["AckTimeoutError", "BroadcastOperator", "Handshake", "ServerDriver", "Socket"]
 
@@ -191,6 +192,8 @@ class Socket:
         # Emits made while the connect handler runs (the socket is pending): sent right after
         # the CONNECT reply, as Node does with its connection handler; dropped if refused.
         self._early: list[tuple[str, tuple[Any, ...]]] | None = []
+        # Why the client left while the socket was pending (its connect handler running).
+        self._gone: str | None = None
 
     def __repr__(self) -> str:
         return f"<Socket {self.sid} of {self.nsp}>"
@@ -263,44 +266,24 @@ class Socket:
         )
 
 
-class ServerDriver(abc.ABC):
+class ServerDriver(TransportDriver):
     """The loop-independent body of a binding's server (see the module docstring).
 
     ``max_buffer``: how many frames may wait for a slow WebSocket before it is disconnected;
     the other options go to :class:`ServerMachine`.
     """
 
+    machine: sio.ServerMachine
+
     def __init__(self, *, max_buffer: int = 1024, **options: Any) -> None:
-        if type(max_buffer) is not int or max_buffer < 1:
-            raise ValueError(f"max_buffer must be a positive int, not {max_buffer!r}")
+        super().__init__(max_buffer=max_buffer)
         self.machine = sio.ServerMachine(**options)
         self.handlers = Handlers()
-        self.max_buffer = max_buffer
         self._sockets: dict[tuple[str, str], Socket] = {}
         self._ack_waiters: dict[int, Waiter] = {}
         self._queries: dict[str, Mapping[str, str]] = {}  # Engine.IO session -> query string
-        self._timer_when: float | None = None
-
-    # -- what a binding supplies ---------------------------------------------------------------
-
-    @abc.abstractmethod
-    def now(self) -> float:
-        """The loop's monotonic clock, in seconds."""
-
-    @abc.abstractmethod
-    def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
-        """Run ``coroutine`` as a task of the server."""
-
-    def _spawn_for(self, socket: Socket, coroutine: Coroutine[Any, Any, Any]) -> None:
-        """Run a handler of ``socket`` (its connect, event and disconnect handlers, in the
-        order the client's packets came). Default: a task each, started in that order; a
-        loop that does not keep the order of new tasks serialises them per socket."""
-        self._spawn(coroutine)
-
-    @abc.abstractmethod
-    def _schedule(self, when: float | None) -> None:
-        """Call ``self._on_timer()`` at ``when`` (replacing the previous time; ``None``:
-        never)."""
+        # Sockets whose connect handler has not answered yet, by Engine.IO session.
+        self._connecting: dict[str, set[Socket]] = {}
 
     @abc.abstractmethod
     def _new_waiter(self) -> Waiter:
@@ -366,80 +349,29 @@ class ServerDriver(abc.ABC):
         """The socket ``sid`` of ``namespace``, if it is here."""
         return self._sockets.get((normalize_namespace(namespace), sid))
 
-    # -- machine plumbing ------------------------------------------------------------------------
-
-    def _run(self, outputs: list[Any]) -> None:
-        """Perform the machine's outputs, then re-arm the timer for its next deadline."""
-        dispatch = _DISPATCH
-        for output in outputs:
-            dispatch[type(output)](self, output)
-        when = self.machine.next_deadline()
-        if when != self._timer_when:
-            self._timer_when = when
-            self._schedule(when)
-
-    def _on_timer(self) -> None:
-        self._timer_when = None
-        self._run(self.machine.advance(self.now()))
-
-    # What the transports report (the binding's readers call these).
-
-    def _receive_request(self, request: eio.HttpRequest) -> None:
-        self._run(self.machine.receive_request(request, self.now()))
-
-    def _request_closed(self, handle: Any) -> None:
-        self._run(self.machine.request_closed(handle, self.now()))
-
-    def _websocket_connect(self, writer: Any, query: Mapping[str, str]) -> None:
-        self._run(self.machine.websocket_connect(writer, query, self.now()))
-
-    def _websocket_message(self, writer: Any, data: str | bytes) -> None:
-        self._run(self.machine.websocket_message(writer, data, self.now()))
-
-    def _websocket_closed(self, writer: Any) -> None:
-        writer.closed = True
-        self._run(self.machine.websocket_closed(writer, self.now()))
-
-    def _transport_failed(self, writer: Any, description: str) -> None:
-        self._run(self.machine.websocket_failed(writer, self.now(), description))
-
-    # What the machine answers.
-
-    def _on_http_response(self, output: eio.HttpResponse) -> None:
-        output.handle.respond(output)
-
-    def _on_websocket_accept(self, output: eio.WebSocketAccept) -> None:
-        output.handle.accept()
-
-    def _on_websocket_reject(self, output: eio.WebSocketReject) -> None:
-        output.handle.reject(output.status, output.body)
-
-    def _on_websocket_send(self, output: eio.WebSocketSend) -> None:
-        # The frames become transport messages once per kind of writer, shared by all.
-        prepared: dict[Any, tuple[Any, ...]] = {}
-        volatile = output.volatile
-        frames = output.frames
-        control = output.control
-        for writer in output.handles:
-            prepare = writer.prepare
-            messages = prepared.get(prepare)
-            if messages is None:
-                messages = prepared[prepare] = prepare(frames)
-            if control:
-                writer.write_control(messages)
-            else:
-                writer.write(messages, volatile)
-
-    def _on_websocket_close(self, output: eio.WebSocketClose) -> None:
-        output.handle.close(output.code)
+    # -- what the machine reports -----------------------------------------------------------------
 
     def _on_connect_request(self, output: sio.ConnectRequest) -> None:
         query = self._queries.get(output.eio_sid, {})
         socket = Socket(self, output.nsp, output.sid, output.eio_sid, output.auth, query)
         self._sockets[(output.nsp, output.sid)] = socket
+        self._connecting.setdefault(output.eio_sid, set()).add(socket)
         self._spawn_for(socket, self._run_connect(socket))
 
     async def _run_connect(self, socket: Socket) -> None:
+        try:
+            await self._connect(socket)
+        finally:
+            connecting = self._connecting[socket.eio_sid]
+            connecting.discard(socket)
+            if not connecting:
+                del self._connecting[socket.eio_sid]
+
+    async def _connect(self, socket: Socket) -> None:
+        key = (socket.nsp, socket.sid)
+        if socket._gone is not None:  # the client left before its turn: nobody saw it
+            self._sockets.pop(key, None)
+            return
         handler = self.handlers.get(socket.nsp, "connect")
         refusal: tuple[str, Any] | None = None
         if handler is not None:
@@ -451,14 +383,34 @@ class ServerDriver(abc.ABC):
             except Exception as error:
                 logger.exception("connect handler of %s failed", socket.nsp)
                 refusal = (str(error) or type(error).__name__, None)
-        if refusal is None:
-            self._run(self.machine.accept(socket.nsp, socket.sid))
-            early, socket._early = socket._early or [], None
-            for event, args in early:
-                self._emit(Selection(nsp=socket.nsp), (socket.sid,), event, args)
-        else:
-            self._sockets.pop((socket.nsp, socket.sid), None)
+        if refusal is not None:
+            self._sockets.pop(key, None)
             self._run(self.machine.refuse(socket.nsp, socket.sid, *refusal))
+            return
+        self._run(self.machine.accept(socket.nsp, socket.sid))
+        early, socket._early = socket._early or [], None
+        if not socket.connected:
+            # The client left while the handler ran: the application saw it connect, so it
+            # sees it disconnect too (it was never in a room).
+            self._sockets.pop(key, None)
+            await self._run_disconnect_handlers(socket, socket._gone or "transport close")
+            return
+        if early:
+            # What the handler emitted goes out after the CONNECT reply, in writes of its
+            # own, as Node's connection handler's do: a client may read the reply alone.
+            await self._reply_sent(socket.eio_sid)
+            for event, args in early:
+                if not socket.connected:
+                    break
+                self._emit(Selection(nsp=socket.nsp), (socket.sid,), event, args)
+
+    async def _reply_sent(self, eio_sid: str) -> None:
+        """Wait until what was written to the session's WebSocket has been handed to the
+        transport (over long-polling, the next packets wait for the next GET anyway). The
+        socket is connected: its session is open."""
+        writer = self.engineio.websocket_of(eio_sid)
+        if writer is not None:
+            await writer.flushed()
 
     def _on_connected(self, output: Connected) -> None:
         # Only _run_connect accepts, and it keeps the socket's object until then.
@@ -473,24 +425,43 @@ class ServerDriver(abc.ABC):
             logger.info("no handler for event %r of %s", output.event, output.nsp)
             return
         args = (output.event, *output.args) if catch_all else output.args
-        self._spawn_for(socket, self._run_event(socket, handler, args, output.ack_id))
+        self._spawn_for(socket, self._run_event(socket, handler, output.event, args, output.ack_id))
 
     async def _run_event(
-        self, socket: Socket, handler: Callable[..., Any], args: tuple[Any, ...], ack_id: int | None
+        self,
+        socket: Socket,
+        handler: Callable[..., Any],
+        event: Any,
+        args: tuple[Any, ...],
+        ack_id: int | None,
     ) -> None:
         try:
             result = await _call(handler, socket, *args)
         except Exception:
-            logger.exception("handler of %r in %s failed", args[:1], socket.nsp)
+            logger.exception("handler of event %r in %s failed", event, socket.nsp)
             return
-        if ack_id is not None:
-            if result is None:
-                response: tuple[Any, ...] = ()
-            elif isinstance(result, tuple):
-                response = result
-            else:
-                response = (result,)
-            self._run(self.machine.send_ack(socket.nsp, socket.sid, ack_id, *response))
+        if ack_id is None:
+            return
+        if result is None:
+            response: tuple[Any, ...] = ()
+        elif isinstance(result, tuple):
+            response = result
+        else:
+            response = (result,)
+        try:
+            outputs = self.machine.send_ack(socket.nsp, socket.sid, ack_id, *response)
+        except (TypeError, ValueError) as error:
+            # The client waits for an answer: it gets null, as JSON.stringify would give it
+            # for what JSON cannot hold, and the application's mistake is logged.
+            logger.error(
+                "the acknowledgement of event %r in %s could not be encoded (%s): "
+                "answered with null",
+                event,
+                socket.nsp,
+                error,
+            )
+            outputs = self.machine.send_ack(socket.nsp, socket.sid, ack_id, None)
+        self._run(outputs)
 
     def _on_disconnecting(self, output: SocketDisconnecting) -> None:
         socket = self._sockets.get((output.nsp, output.sid))
@@ -500,6 +471,13 @@ class ServerDriver(abc.ABC):
         self._spawn_for(socket, self._run_disconnect(socket, output.reason))
 
     async def _run_disconnect(self, socket: Socket, reason: str) -> None:
+        await self._run_disconnect_handlers(socket, reason, finish=True)
+
+    async def _run_disconnect_handlers(
+        self, socket: Socket, reason: str, *, finish: bool = False
+    ) -> None:
+        """The *disconnecting* then *disconnect* handlers; with ``finish``, the socket
+        leaves its rooms between the two (it had joined them)."""
         for event in ("disconnecting", "disconnect"):
             handler = self.handlers.get(socket.nsp, event)
             if handler is not None:
@@ -507,7 +485,7 @@ class ServerDriver(abc.ABC):
                     await _call(handler, socket, reason)
                 except Exception:
                     logger.exception("%s handler of %s failed", event, socket.nsp)
-            if event == "disconnecting":
+            if event == "disconnecting" and finish:
                 self._sockets.pop((socket.nsp, socket.sid), None)
                 self._run(self.machine.finish_disconnect(socket.nsp, socket.sid))
 
@@ -520,6 +498,8 @@ class ServerDriver(abc.ABC):
 
     def _on_session_closed(self, output: eio.SessionClosed) -> None:
         self._queries.pop(output.eio_sid, None)
+        for socket in self._connecting.get(output.eio_sid, ()):
+            socket._gone = output.reason
 
     # -- emitting (used by the operator and sockets) ---------------------------------------------
 
@@ -585,12 +565,8 @@ def _ignore(server: ServerDriver, output: Any) -> None:
     """Outputs that need nothing from the binding (see the dispatch table)."""
 
 
-_DISPATCH: dict[type, Callable[[ServerDriver, Any], None]] = {
-    eio.HttpResponse: ServerDriver._on_http_response,
-    eio.WebSocketAccept: ServerDriver._on_websocket_accept,
-    eio.WebSocketReject: ServerDriver._on_websocket_reject,
-    eio.WebSocketSend: ServerDriver._on_websocket_send,
-    eio.WebSocketClose: ServerDriver._on_websocket_close,
+ServerDriver._dispatch = {
+    **TRANSPORT_DISPATCH,
     sio.ConnectRequest: ServerDriver._on_connect_request,
     sio.EventReceived: ServerDriver._on_event,
     Connected: ServerDriver._on_connected,

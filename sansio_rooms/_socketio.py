@@ -246,14 +246,26 @@ _NO_ATTACHMENTS: list[bytes] = []
 
 
 def _finite(data: Any) -> Any:
-    """A copy of ``data`` with NaN and infinities as None, which is what JSON.stringify writes."""
-    if isinstance(data, float):
-        return data if data - data == 0.0 else None
-    if isinstance(data, (list, tuple)):
-        return [_finite(item) for item in data]
-    if isinstance(data, dict):
-        return {key: _finite(value) for key, value in data.items()}
-    return data
+    """A copy of ``data`` with NaN and infinities as None, which is what JSON.stringify writes.
+    Iterative, as a peer chooses the depth of what a handler may send back."""
+    # (value, the copy that holds it, where): each copy is made, then filled, top down.
+    root: list[Any] = [None]
+    stack: list[tuple[Any, Any, Any]] = [(data, root, 0)]
+    while stack:
+        value, parent, key = stack.pop()
+        if isinstance(value, float):
+            parent[key] = value if value - value == 0.0 else None
+        elif isinstance(value, (list, tuple)):
+            copy: Any = [None] * len(value)
+            parent[key] = copy
+            stack.extend((item, copy, index) for index, item in enumerate(value))
+        elif isinstance(value, dict):
+            copy = dict.fromkeys(value)
+            parent[key] = copy
+            stack.extend((item, copy, name) for name, item in value.items())
+        else:
+            parent[key] = value
+    return root[0]
 
 
 def _dumps_slowly(data: Any, *, binary: bool, ascii_only: bool) -> tuple[str, list[bytes]]:
@@ -270,10 +282,13 @@ def _dumps_slowly(data: Any, *, binary: bool, ascii_only: bool) -> tuple[str, li
 
     dumps = _make_dumps(ascii_only=ascii_only, default=extract, use_c=_HAS_C_ENCODER)
     try:
-        return dumps(data), attachments
-    except ValueError:
-        attachments.clear()
-        return dumps(_finite(data)), attachments
+        try:
+            return dumps(data), attachments
+        except ValueError:
+            attachments.clear()
+            return dumps(_finite(data)), attachments
+    except RecursionError:
+        raise ValueError("data nested too deeply to be encoded") from None
 
 
 def encode_sio_packet(packet: SioPacket) -> list[str | bytes]:
@@ -282,7 +297,8 @@ def encode_sio_packet(packet: SioPacket) -> list[str | bytes]:
     A text EVENT costs one JSON dump and a concatenation. Binary data is found by that dump
     failing on ``bytes``, so data without binary is never walked twice. NaN and infinities
     are written as ``null``, as ``JSON.stringify`` does; other data that JSON cannot hold
-    (a set, bytes outside an EVENT or ACK, a bytes key) raises ``TypeError``.
+    (a set, bytes outside an EVENT or ACK, a bytes key) raises ``TypeError``, and data nested
+    too deeply for the encoder raises ``ValueError``.
     """
     packet_type = packet.type
     data = packet.data
@@ -299,7 +315,7 @@ def encode_sio_packet(packet: SioPacket) -> list[str | bytes]:
             try:
                 payload = _dumps(data)
                 attachments = _NO_ATTACHMENTS
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, RecursionError):
                 payload, attachments = _dumps_slowly(data, binary=binary, ascii_only=False)
         if not _is_utf8_safe(payload):
             # A peer can send lone surrogates through JSON escapes ("\ud800"); written raw

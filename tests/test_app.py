@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+import signal
+import threading
+from typing import Any
+
 import attrs
 import pytest
 
 from sansio_rooms import (
+    ASGIAppBase,
     ConnectionRefusedError,
     Handlers,
     LocalProtocolError,
@@ -88,3 +94,66 @@ def test_parse_query() -> None:
     }
     assert parse_query("a=1&a=2&b=") == {"a": "2", "b": ""}
     assert parse_query(b"") == {}
+
+
+class _Server:
+    """What the ASGI app asks of a server when a signal comes."""
+
+    default_path = "socket.io"
+
+    def __init__(self) -> None:
+        self.shutdowns = 0
+
+    def _begin_shutdown_threadsafe(self) -> None:
+        self.shutdowns += 1
+
+
+class _App(ASGIAppBase):
+    async def _lifespan(self, receive: Any, send: Any) -> None: ...
+
+    async def _websocket(self, scope: Any, receive: Any, send: Any) -> None: ...
+
+    def _pending_response(self) -> Any: ...
+
+    async def _wait_for_response(self, pending: Any, receive: Any) -> None: ...
+
+    async def _read_file(self, path: Any) -> bytes:
+        return b""
+
+
+def test_a_shutdown_signal_tells_the_clients_then_runs_the_previous_handler() -> None:
+    seen: list[int] = []
+    before = signal.signal(signal.SIGUSR1, lambda number, frame: seen.append(number))
+    try:
+        server = _Server()
+        app = _App(server, shutdown_signals=(signal.SIGUSR1,))
+        app._chain_signals()
+        signal.raise_signal(signal.SIGUSR1)
+        assert (server.shutdowns, seen) == (1, [signal.SIGUSR1])
+        app._unchain_signals()
+        signal.raise_signal(signal.SIGUSR1)  # ours is gone: only the previous one runs
+        assert (server.shutdowns, seen) == (1, [signal.SIGUSR1, signal.SIGUSR1])
+        signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+        app._chain_signals()
+        signal.raise_signal(signal.SIGUSR1)  # the previous one ignored it: so do we, after
+        assert server.shutdowns == 2
+
+        def theirs(number: int, frame: Any) -> None: ...
+
+        signal.signal(signal.SIGUSR1, theirs)  # someone else's handler now
+        app._unchain_signals()
+        assert signal.getsignal(signal.SIGUSR1) is theirs  # left alone
+    finally:
+        signal.signal(signal.SIGUSR1, before)
+
+
+def test_signals_are_only_chained_in_the_main_thread(caplog: pytest.LogCaptureFixture) -> None:
+    server = _Server()
+    app = _App(server, shutdown_signals=(signal.SIGUSR1,))
+    caplog.set_level(logging.INFO, "sansio_rooms")
+    thread = threading.Thread(target=app._chain_signals)
+    thread.start()
+    thread.join()
+    assert app._chained == []
+    assert "not in the main thread" in caplog.text
+    assert app.path == "/socket.io/"  # the server's own path when none is given

@@ -14,6 +14,7 @@ import pytest
 from sansio_rooms import (
     AckCompleted,
     AckTimeoutError,
+    HttpRequest,
     InvalidStateError,
     LocalProtocolError,
     ServerDriver,
@@ -61,6 +62,9 @@ class Driver(ServerDriver):
 
     def _new_waiter(self) -> _Waiter:
         return _Waiter()
+
+    def _begin_shutdown_threadsafe(self) -> None:
+        self._begin_shutdown()
 
     def settle(self, rounds: int = 20) -> None:
         for _ in range(rounds):
@@ -122,6 +126,10 @@ class Client:
 
     def close(self, code: int = 1000) -> None:
         self.closed = True
+
+    async def flushed(self) -> None:
+        """What was written has gone out (here, at once): marks the point in ``frames``."""
+        self.frames.append("<flushed>")
 
     def feed(self, frame: str) -> None:
         self.driver._websocket_message(self, frame)
@@ -288,9 +296,46 @@ def test_emits_from_the_connect_handler_follow_the_connect_reply() -> None:
     client = Client(driver)
     client.connect()
     connect_reply = next(i for i, f in enumerate(client.frames) if str(f).startswith("40{"))
-    assert client.frames[connect_reply + 1 :] == ['42["welcome",1]', '42["welcome",2]']
+    assert client.frames[connect_reply + 1 :] == ["<flushed>", '42["welcome",1]', '42["welcome",2]']
     assert len(problems) == 1
     refused = Client(driver)
     refused.feed('40{"refuse":true}')
     assert refused.texts("44") == ['44{"message":"Not authorized"}']
     assert refused.texts() == []  # nothing for a client that was refused
+
+
+class _Request:
+    def __init__(self) -> None:
+        self.response: Any = None
+
+    def respond(self, response: Any) -> None:
+        self.response = response
+
+
+def test_emits_from_the_connect_handler_over_long_polling_and_after_the_client_left() -> None:
+    driver = Driver()
+
+    @driver.on("connect")
+    async def connect(socket: Socket, auth: Any) -> None:
+        await socket.emit("welcome", 1)
+        await socket.emit("welcome", 2)
+
+    query = {"EIO": "4", "transport": "polling"}
+    handshake = _Request()
+    driver._receive_request(HttpRequest(handle=handshake, method="GET", query=query))
+    query["sid"] = json.loads(handshake.response.body[1:])["sid"]
+    driver._receive_request(HttpRequest(handle=_Request(), method="POST", query=query, body=b"40"))
+    driver.settle()
+    get = _Request()
+    driver._receive_request(HttpRequest(handle=get, method="GET", query=query))
+    packets = get.response.body.decode().split("\x1e")
+    assert packets[0].startswith("40{") and packets[1:] == ['42["welcome",1]', '42["welcome",2]']
+
+    class Leaving(Client):
+        async def flushed(self) -> None:  # the client goes while the reply is written
+            self.driver._websocket_closed(self)
+
+    leaving = Leaving(driver)
+    leaving.feed("40")
+    assert not any("welcome" in str(f) for f in leaving.frames)
+    assert driver.machine.engine.namespace("/").count_sockets() == 1  # the poller's only

@@ -1,0 +1,154 @@
+"""The transport half of a binding's server, whatever runs on top of it.
+
+Both kinds of server a binding offers, the Socket.IO server (:class:`ServerDriver`) and the
+Engine.IO-only server (:class:`EngineIODriver`), move the same transports: HTTP long-polling
+requests and WebSockets in, HTTP responses and frames out, one timer for the machine's next
+deadline. That part is here, once; a subclass adds what its machine's application outputs mean
+(``_dispatch``), and a binding adds the loop (``now``, ``_spawn``, ``_schedule``,
+``_new_waiter``) and its transports.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any, ClassVar
+
+from . import _engineio_server as eio
+
+__all__ = ["TransportDriver"]
+
+logger = logging.getLogger("sansio_rooms")
+
+
+class TransportDriver(abc.ABC):
+    """Transports in, the machine's outputs performed, the timer re-armed.
+
+    ``machine`` is the sans-IO machine (a :class:`ServerMachine` or an
+    :class:`EngineIOServer`): both take the same transport inputs and report the same
+    transport outputs."""
+
+    machine: Any
+    #: Where the ASGI apps serve it, unless told otherwise.
+    default_path = "socket.io"
+    #: Output type -> what to do with it (the transport outputs here, a subclass adds its own).
+    _dispatch: ClassVar[dict[type, Callable[[Any, Any], None]]]
+
+    def __init__(self, *, max_buffer: int = 1024) -> None:
+        if type(max_buffer) is not int or max_buffer < 1:
+            raise ValueError(f"max_buffer must be a positive int, not {max_buffer!r}")
+        self.max_buffer = max_buffer
+        self._timer_when: float | None = None
+
+    @property
+    def engineio(self) -> eio.EngineIOServer:
+        """The Engine.IO sessions (``max_payload``, ``len()``, ...)."""
+        machine = self.machine
+        return machine if isinstance(machine, eio.EngineIOServer) else machine.eio
+
+    # -- what a binding supplies ---------------------------------------------------------------
+
+    @abc.abstractmethod
+    def now(self) -> float:
+        """The loop's monotonic clock, in seconds."""
+
+    @abc.abstractmethod
+    def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+        """Run ``coroutine`` as a task of the server."""
+
+    def _spawn_for(self, owner: object, coroutine: Coroutine[Any, Any, Any]) -> None:
+        """Run a handler of ``owner`` (a socket, a session), in the order its packets came.
+        Default: a task each, started in that order; a loop that does not keep the order of
+        new tasks serialises them per owner."""
+        self._spawn(coroutine)
+
+    @abc.abstractmethod
+    def _schedule(self, when: float | None) -> None:
+        """Call ``self._on_timer()`` at ``when`` (replacing the previous time; ``None``:
+        never)."""
+
+    @abc.abstractmethod
+    def _begin_shutdown(self) -> None:
+        """Tell every client the server is shutting down (the machine's shutdown)."""
+
+    @abc.abstractmethod
+    def _begin_shutdown_threadsafe(self) -> None:
+        """``_begin_shutdown`` from a signal handler or another thread (the loop's way)."""
+
+    # -- machine plumbing ------------------------------------------------------------------------
+
+    def _run(self, outputs: list[Any]) -> None:
+        """Perform the machine's outputs, then re-arm the timer for its next deadline."""
+        dispatch = self._dispatch
+        for output in outputs:
+            dispatch[type(output)](self, output)
+        when = self.machine.next_deadline()
+        if when != self._timer_when:
+            self._timer_when = when
+            self._schedule(when)
+
+    def _on_timer(self) -> None:
+        self._timer_when = None
+        self._run(self.machine.advance(self.now()))
+
+    # What the transports report (the binding's readers call these).
+
+    def _receive_request(self, request: eio.HttpRequest) -> None:
+        self._run(self.machine.receive_request(request, self.now()))
+
+    def _request_closed(self, handle: Any) -> None:
+        self._run(self.machine.request_closed(handle, self.now()))
+
+    def _websocket_connect(self, writer: Any, query: Mapping[str, str]) -> None:
+        self._run(self.machine.websocket_connect(writer, query, self.now()))
+
+    def _websocket_message(self, writer: Any, data: str | bytes) -> None:
+        self._run(self.machine.websocket_message(writer, data, self.now()))
+
+    def _websocket_closed(self, writer: Any) -> None:
+        writer.closed = True
+        self._run(self.machine.websocket_closed(writer, self.now()))
+
+    def _transport_failed(self, writer: Any, description: str) -> None:
+        self._run(self.machine.websocket_failed(writer, self.now(), description))
+
+    # What the machine answers.
+
+    def _on_http_response(self, output: eio.HttpResponse) -> None:
+        output.handle.respond(output)
+
+    def _on_websocket_accept(self, output: eio.WebSocketAccept) -> None:
+        output.handle.accept()
+
+    def _on_websocket_reject(self, output: eio.WebSocketReject) -> None:
+        output.handle.reject(output.status, output.body)
+
+    def _on_websocket_send(self, output: eio.WebSocketSend) -> None:
+        # The frames become transport messages once per kind of writer, shared by all.
+        prepared: dict[Any, tuple[Any, ...]] = {}
+        volatile = output.volatile
+        frames = output.frames
+        control = output.control
+        for writer in output.handles:
+            prepare = writer.prepare
+            messages = prepared.get(prepare)
+            if messages is None:
+                messages = prepared[prepare] = prepare(frames)
+            if control:
+                writer.write_control(messages)
+            else:
+                writer.write(messages, volatile)
+
+    def _on_websocket_close(self, output: eio.WebSocketClose) -> None:
+        output.handle.close(output.code)
+
+
+#: The transport outputs every driver performs the same way.
+TRANSPORT_DISPATCH: dict[type, Callable[[Any, Any], None]] = {
+    eio.HttpResponse: TransportDriver._on_http_response,
+    eio.WebSocketAccept: TransportDriver._on_websocket_accept,
+    eio.WebSocketReject: TransportDriver._on_websocket_reject,
+    eio.WebSocketSend: TransportDriver._on_websocket_send,
+    eio.WebSocketClose: TransportDriver._on_websocket_close,
+}

@@ -1,0 +1,244 @@
+"""The Engine.IO-only server's loop-independent body (EngineIODriver, EngineIOSession),
+driven by hand: a list of coroutines stepped until they wait, a clock that is a number."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Coroutine
+from typing import Any
+
+import pytest
+
+from sansio_rooms import (
+    EngineIODriver,
+    EngineIOSession,
+    HttpRequest,
+    HttpResponse,
+    LocalProtocolError,
+)
+
+
+class Driver(EngineIODriver):
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.clock = 0.0
+        self.timer: float | None = None
+        self.tasks: list[Coroutine[Any, Any, Any]] = []
+
+    def now(self) -> float:
+        return self.clock
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+        self.tasks.append(coroutine)
+
+    def _schedule(self, when: float | None) -> None:
+        self.timer = when
+
+    def _begin_shutdown_threadsafe(self) -> None:
+        self._begin_shutdown()
+
+    def settle(self) -> None:
+        while self.tasks:
+            tasks, self.tasks = self.tasks, []
+            for task in tasks:
+                try:
+                    task.send(None)
+                except StopIteration:
+                    continue
+                self.tasks.append(task)  # pragma: no cover - these handlers never wait
+
+    def advance(self, seconds: float) -> None:
+        self.clock += seconds
+        if self.timer is not None and self.timer <= self.clock:
+            self._on_timer()
+        self.settle()
+
+
+class WebSocket:
+    """The driver's handle for one WebSocket: what it was told to do."""
+
+    prepare = staticmethod(tuple)
+
+    def __init__(self, driver: Driver) -> None:
+        self.frames: list[str | bytes] = []
+        self.closed_with: int | None = None
+        self.closed = False
+        driver._websocket_connect(self, {"EIO": "4", "transport": "websocket"})
+        driver.settle()
+
+    def accept(self) -> None: ...
+
+    def write(self, frames: Any, volatile: bool = False) -> None:
+        self.frames.extend(frames)
+
+    def write_control(self, frames: Any) -> None:
+        self.frames.extend(frames)
+
+    def close(self, code: int = 1000) -> None:
+        self.closed_with = code
+
+
+class Request:
+    """The driver's handle for one HTTP request."""
+
+    def __init__(self) -> None:
+        self.response: HttpResponse | None = None
+
+    def respond(self, response: HttpResponse) -> None:
+        self.response = response
+
+
+def echo_server(**options: Any) -> tuple[Driver, list[tuple[Any, ...]]]:
+    driver = Driver(**options)
+    seen: list[tuple[Any, ...]] = []
+
+    @driver.on("connect")
+    async def connect(session: EngineIOSession) -> None:
+        seen.append(("connect", session.sid, session.transport, dict(session.query)))
+
+    @driver.on("message")
+    async def message(session: EngineIOSession, data: str | bytes) -> None:
+        seen.append(("message", session.sid, data))
+        if data == "bye":
+            await session.close()
+        else:
+            await session.send(data)
+
+    @driver.on("disconnect")
+    def disconnect(session: EngineIOSession, reason: str) -> None:  # a plain function works
+        seen.append(("disconnect", session.sid, reason))
+
+    return driver, seen
+
+
+def test_an_echo_server_over_websocket() -> None:
+    driver, seen = echo_server()
+    ws = WebSocket(driver)
+    sid = driver.sessions()[0].sid
+    assert ws.frames[0].startswith('0{"sid":"' + sid)  # type: ignore[union-attr]
+    driver._websocket_message(ws, "4hello")
+    driver._websocket_message(ws, b"\x01\x02")
+    driver.settle()
+    assert ws.frames[1:] == ["4hello", b"\x01\x02"]
+    assert repr(driver.get_session(sid)) == f"<EngineIOSession {sid}>"
+    driver._websocket_message(ws, "4bye")
+    driver.settle()
+    assert ws.closed_with == 1000
+    assert driver.get_session(sid) is None and driver.sessions() == []
+    assert seen == [
+        ("connect", sid, "websocket", {"EIO": "4", "transport": "websocket"}),
+        ("message", sid, "hello"),
+        ("message", sid, b"\x01\x02"),
+        ("message", sid, "bye"),
+        ("disconnect", sid, "forced close"),
+    ]
+
+
+def test_an_echo_server_over_long_polling() -> None:
+    driver, seen = echo_server()
+    query = {"EIO": "4", "transport": "polling"}
+    handshake = Request()
+    driver._receive_request(HttpRequest(handle=handshake, method="GET", query=query))
+    driver.settle()
+    assert handshake.response is not None and handshake.response.body.startswith(b"0{")
+    sid = driver.sessions()[0].sid
+    query = {**query, "sid": sid}
+    post = Request()
+    body = b"4one\x1e4two\x1ebAwQ="
+    driver._receive_request(HttpRequest(handle=post, method="POST", query=query, body=body))
+    driver.settle()
+    get = Request()
+    driver._receive_request(HttpRequest(handle=get, method="GET", query=query))
+    assert get.response is not None
+    assert get.response.body == b"4one\x1e4two\x1ebAwQ="
+    parked = Request()
+    driver._receive_request(HttpRequest(handle=parked, method="GET", query=query))
+    driver._request_closed(parked)  # the client went away: the session ends
+    driver.settle()
+    assert seen[-1] == ("disconnect", sid, "transport error")
+
+
+def test_send_and_close_after_the_session_ended_do_nothing() -> None:
+    driver, _ = echo_server()
+    ws = WebSocket(driver)
+    session = driver.sessions()[0]
+    driver._websocket_closed(ws)
+    driver.settle()
+    assert not session.connected
+    sent = list(ws.frames)
+
+    async def late() -> None:
+        await session.send("too late")
+        await session.close()
+        await driver.send(session.sid, "too late")  # an unknown session: nothing happens
+
+    driver._spawn(late())
+    driver.settle()
+    assert ws.frames == sent and ws.closed_with is None
+
+
+def test_server_send_and_bytes_like_messages() -> None:
+    driver, _ = echo_server()
+    ws = WebSocket(driver)
+    sid = driver.sessions()[0].sid
+
+    async def push() -> None:
+        await driver.send(sid, "hi")
+        await driver.send(sid, bytearray(b"\x00"))
+        await driver.send(sid, memoryview(b"\x01"))
+        with pytest.raises(LocalProtocolError, match="str or bytes, not dict"):
+            await driver.send(sid, {"not": "a message"})  # type: ignore[arg-type]
+
+    driver._spawn(push())
+    driver.settle()
+    assert ws.frames[1:] == ["4hi", b"\x00", b"\x01"]
+
+
+def test_handlers_are_optional_and_their_failures_are_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    driver = Driver()
+
+    @driver.on("message")
+    async def message(session: EngineIOSession, data: Any) -> None:
+        raise RuntimeError("boom")
+
+    ws = WebSocket(driver)  # no connect handler: nothing to run
+    sid = driver.sessions()[0].sid
+    driver._websocket_message(ws, "4x")
+    driver.settle()
+    assert f"message handler of Engine.IO session {sid} failed" in caplog.text
+    driver._websocket_message(ws, "4y")  # the session goes on
+    driver.settle()
+    assert caplog.text.count("failed") == 2
+
+
+def test_registration_and_options_are_checked() -> None:
+    driver = Driver()
+    with pytest.raises(LocalProtocolError, match="not 'chat'"):
+        driver.on("chat")
+    with pytest.raises(LocalProtocolError, match="callable"):
+        driver.on("message")(42)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^Driver: .*connect_timeout"):
+        Driver(connect_timeout=1.0)
+    with pytest.raises(ValueError, match="max_buffer"):
+        Driver(max_buffer=0)
+    assert driver.default_path == "engine.io"
+    assert driver.engineio is driver.machine
+
+
+def test_shutdown_closes_every_session_and_heartbeats_run_on_the_clock(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    driver, seen = echo_server(ping_interval=1.0, ping_timeout=1.0)
+    ws = WebSocket(driver)
+    assert driver.timer == 1.0
+    driver.advance(1.0)
+    assert ws.frames[-1] == "2"  # the ping
+    other = WebSocket(driver)
+    driver._begin_shutdown_threadsafe()
+    driver.settle()
+    assert ws.closed_with == other.closed_with == 1000
+    reasons = [event[2] for event in seen if event[0] == "disconnect"]
+    assert reasons == ["server shutting down", "server shutting down"]
