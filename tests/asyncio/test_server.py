@@ -398,3 +398,101 @@ def test_a_client_that_goes_away_is_disconnected() -> None:
         await settle()
 
     run(scenario)
+
+
+# -- robustness: what a client sends and a handler returns never hurts anyone else ----------
+
+DEEP_INFINITY = '["echo",' + "[" * 600 + "1e400" + "]" * 600 + "]"
+
+
+def test_an_ack_that_cannot_be_encoded_hurts_nobody(caplog: pytest.LogCaptureFixture) -> None:
+    async def scenario() -> None:
+        server = AsyncServer()
+
+        @server.on("echo")
+        async def echo(socket: Socket, *args: Any) -> Any:
+            return args
+
+        @server.on("set")
+        async def give_a_set(socket: Socket) -> Any:
+            return {1, 2}
+
+        @server.on("deep")
+        async def give_too_deep(socket: Socket) -> Any:
+            value: list[Any] = []
+            for _ in range(5000):
+                value = [value]
+            return value
+
+        hostile, bystander = MemoryClient(server), MemoryClient(server)
+        await hostile.connect()
+        await bystander.connect()
+        hostile.feed("421" + DEEP_INFINITY)  # 1e400 parses as inf: JSON has no inf
+        reply = await hostile.wait_for("431")
+        assert reply == "431[" + "[" * 600 + "null" + "]" * 600 + "]"
+        hostile.emit("set", ack_id=2)
+        assert await hostile.wait_for("432") == "432[null]"
+        hostile.emit("deep", ack_id=3)
+        assert await hostile.wait_for("433") == "433[null]"
+        assert "event 'set' in / could not be encoded" in caplog.text
+        assert "event 'deep' in / could not be encoded" in caplog.text
+        bystander.emit("echo", "still here", ack_id=4)
+        assert await bystander.wait_for("434") == '434["still here"]'
+        assert not hostile.closed.is_set() and not bystander.closed.is_set()
+
+    run(scenario)
+
+
+def test_a_client_gone_during_the_connect_handler_gets_its_disconnect() -> None:
+    async def scenario() -> None:
+        server = AsyncServer()
+        release = asyncio.Event()
+        seen: list[tuple[str, str]] = []
+
+        @server.on("connect")
+        async def connect(socket: Socket, auth: Any) -> None:
+            seen.append(("connect", socket.sid))
+            await release.wait()  # a token lookup
+            await socket.emit("welcome")
+
+        @server.on("disconnect")
+        async def disconnect(socket: Socket, reason: str) -> None:
+            seen.append((reason, socket.sid))
+
+        clients = [MemoryClient(server) for _ in range(20)]
+        for client in clients:
+            client.feed("40")
+        await settle()
+        for client in clients:
+            client.conn.closed_by_peer()
+        release.set()
+        await settle(20)
+        connected = [sid for event, sid in seen if event == "connect"]
+        assert len(connected) == 20
+        assert sorted(sid for event, sid in seen if event == "transport close") == sorted(connected)
+        assert server.machine.engine.namespace("/").count_sockets() == 0
+        assert all(server.get_socket(sid) is None for sid in connected)
+        assert not any(client.texts() for client in clients)  # the welcome went nowhere
+
+    run(scenario)
+
+
+def test_a_client_gone_before_its_connect_handler_ran_is_never_seen() -> None:
+    async def scenario() -> None:
+        server = AsyncServer()
+        seen: list[str] = []
+
+        @server.on("connect")
+        async def connect(socket: Socket, auth: Any) -> None:
+            seen.append(socket.sid)
+
+        client = MemoryClient(server)
+        client.feed("40")
+        client.feed('42["too early"]')  # before the CONNECT is answered: the client is closed
+        await settle()
+        assert client.closed.is_set()
+        assert seen == []
+        assert server.machine.engine.namespace("/").count_sockets() == 0
+        assert server._sockets == {}
+
+    run(scenario)

@@ -166,6 +166,21 @@ def test_websocket_through_asgi() -> None:
         async with server.running():
             await app(scope, refused.receive, refused.send)
             assert refused.sent == [{"type": "websocket.close", "code": 1008}]
+            denied = Exchange({"type": "websocket.connect"})
+            with_denial = {**scope, "extensions": {"websocket.http.response": {}}}
+            await app(with_denial, denied.receive, denied.send)
+            body = b'{"code":5,"message":"Unsupported protocol version"}'
+            assert denied.sent == [
+                {
+                    "type": "websocket.http.response.start",
+                    "status": 400,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                },
+                {"type": "websocket.http.response.body", "body": body},
+            ]
             client = Exchange({"type": "websocket.connect"})
             scope = {**scope, "query_string": b"EIO=4&transport=websocket"}
             async with trio.open_nursery() as nursery:

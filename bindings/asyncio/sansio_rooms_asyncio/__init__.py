@@ -11,20 +11,24 @@ app = ASGIApp(server)          # uvicorn module:app
 from sansio_rooms import AckTimeoutError as AckTimeoutError
 from sansio_rooms import BroadcastOperator as BroadcastOperator
 from sansio_rooms import ConnectionRefusedError as ConnectionRefusedError
+from sansio_rooms import EngineIOSession as EngineIOSession
 from sansio_rooms import Handshake as Handshake
 from sansio_rooms import Socket as Socket
 
 from ._asgi import ASGIApp as ASGIApp
+from ._server import AsyncEngineIOServer as AsyncEngineIOServer
 from ._server import AsyncServer as AsyncServer
 from ._transport import Connection as Connection
 
 __all__ = [
     "ASGIApp",
     "AckTimeoutError",
+    "AsyncEngineIOServer",
     "AsyncServer",
     "BroadcastOperator",
     "Connection",
     "ConnectionRefusedError",
+    "EngineIOSession",
     "Handshake",
     "Socket",
 ]

@@ -20,7 +20,7 @@ from sansio_rooms import ASGIAppBase, PreparedFrame, parse_query
 from sansio_rooms._asgi import Receive, Scope, Send
 from sansio_rooms._engineio_server import HttpResponse
 
-from ._server import AsyncServer
+from ._server import _LoopServer
 from ._transport import WebSocketWriter
 
 __all__ = ["ASGIApp"]
@@ -52,7 +52,7 @@ class _AsgiWebSocket(WebSocketWriter):
     prepare = staticmethod(PreparedFrame.prepare)
     _unwrap = staticmethod(PreparedFrame.unwrap)
 
-    def __init__(self, server: AsyncServer, send: Send) -> None:
+    def __init__(self, server: _LoopServer, send: Send) -> None:
         super().__init__(server, send, server.max_buffer)
         self.decided: asyncio.Future[bool] = server._event_loop.create_future()
         self.handler_task = asyncio.current_task()
@@ -98,6 +98,11 @@ class _AsgiWebSocket(WebSocketWriter):
     def close_message(code: int) -> Any:
         return {"type": "websocket.close", "code": code}
 
+    async def flushed(self) -> None:
+        while self._pending:  # written by the callback at the end of this loop iteration
+            await asyncio.sleep(0)
+        await super().flushed()
+
     def accept(self) -> None:
         # Written through the writer, so that it precedes the first frame.
         self._write_now({"type": "websocket.accept"})
@@ -105,7 +110,7 @@ class _AsgiWebSocket(WebSocketWriter):
             self.decided.set_result(True)
 
     def reject(self, status: int, body: bytes) -> None:
-        self.closed = True
+        super().reject(status, body)
         if not self.decided.done():
             self.decided.set_result(False)
 
@@ -132,14 +137,16 @@ class _PendingResponse:
 class ASGIApp(ASGIAppBase):
     """Serve ``server`` over ASGI (uvicorn: ``uvicorn.run(ASGIApp(server))``)."""
 
-    server: AsyncServer
+    server: _LoopServer
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                self._chain_signals()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                self._unchain_signals()
                 await self.server.shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
@@ -164,7 +171,8 @@ class ASGIApp(ASGIAppBase):
         writer = _AsgiWebSocket(server, send)
         server._websocket_connect(writer, parse_query(scope.get("query_string", b"")))
         if not await writer.decided:
-            await send({"type": "websocket.close", "code": 1008})
+            status, body = writer.refusal or (400, b"")
+            await self._refuse_websocket(scope, send, status, body)
             return
         try:
             while True:

@@ -9,15 +9,18 @@ the one timer (``loop.call_at``), waiters (futures), the transport hook and the 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sansio_rooms import AckCompleted, ServerDriver
+from sansio_rooms import AckCompleted, EngineIODriver, ServerDriver, TransportDriver
 
 from ._transport import Connection
 
-__all__ = ["AsyncServer"]
+__all__ = ["AsyncEngineIOServer", "AsyncServer"]
+
+logger = logging.getLogger("sansio_rooms")
 
 
 class _Waiter:
@@ -34,20 +37,9 @@ class _Waiter:
         return await self._future
 
 
-class AsyncServer(ServerDriver):
-    """A Socket.IO server for asyncio.
-
-    ``AsyncServer(**options)`` takes the machine's options (``ping_interval``,
-    ``ping_timeout``, ``max_payload``, ``connect_timeout``, ``max_attachments``,
-    ``max_buffered_packets``, ``transports``, ...) and ``max_buffer``: how many frames may
-    wait for a slow WebSocket before it is disconnected (default 1024).
-
-    Handlers: ``@server.on("event", namespace="/")``. ``connect`` gets ``(socket, auth)`` and
-    refuses by returning ``False`` or raising :class:`ConnectionRefusedError`; other events get
-    ``(socket, *args)`` and their return value is the acknowledgement; ``"*"`` catches events
-    without a handler as ``(socket, event, *args)``; ``disconnecting`` and ``disconnect`` get
-    ``(socket, reason)``.
-    """
+class _LoopServer(TransportDriver):
+    """asyncio's part of either server: the clock, tasks, the timer, waiters, the transport
+    hook and the shutdown."""
 
     def __init__(self, *, max_buffer: int = 1024, **options: Any) -> None:
         super().__init__(max_buffer=max_buffer, **options)
@@ -67,12 +59,23 @@ class AsyncServer(ServerDriver):
     def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
         task = self._event_loop.create_task(coroutine)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        # The handlers catch what the application raises; anything else is a bug of ours,
+        # and it stays in its task: logged, never "Task exception was never retrieved".
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("a server task failed", exc_info=task.exception())
 
     def _schedule(self, when: float | None) -> None:
         if self._timer is not None:
             self._timer.cancel()
         self._timer = None if when is None else self._event_loop.call_at(when, self._on_timer)
+
+    def _begin_shutdown_threadsafe(self) -> None:
+        """Begin the shutdown from a signal handler or another thread."""
+        self._event_loop.call_soon_threadsafe(self._begin_shutdown)
 
     def _new_waiter(self) -> _Waiter:
         return _Waiter(self._event_loop)
@@ -94,7 +97,7 @@ class AsyncServer(ServerDriver):
         return connection
 
     @asynccontextmanager
-    async def running(self) -> AsyncIterator[AsyncServer]:
+    async def running(self) -> AsyncIterator[Any]:
         """``async with server.running():`` — the server, shut down gracefully on exit.
         (On asyncio nothing needs starting; the trio binding's twin opens its nursery.)"""
         try:
@@ -112,3 +115,32 @@ class AsyncServer(ServerDriver):
             await asyncio.wait(pending, timeout=timeout)
         self._schedule(None)
         self._timer_when = None
+
+
+class AsyncServer(_LoopServer, ServerDriver):
+    """A Socket.IO server for asyncio.
+
+    ``AsyncServer(**options)`` takes the machine's options (``ping_interval``,
+    ``ping_timeout``, ``max_payload``, ``connect_timeout``, ``max_attachments``,
+    ``max_buffered_packets``, ``transports``, ...) and ``max_buffer``: how many frames may
+    wait for a slow WebSocket before it is disconnected (default 1024).
+
+    Handlers: ``@server.on("event", namespace="/")``. ``connect`` gets ``(socket, auth)`` and
+    refuses by returning ``False`` or raising :class:`ConnectionRefusedError`; other events get
+    ``(socket, *args)`` and their return value is the acknowledgement; ``"*"`` catches events
+    without a handler as ``(socket, event, *args)``; ``disconnecting`` and ``disconnect`` get
+    ``(socket, reason)``.
+    """
+
+
+class AsyncEngineIOServer(_LoopServer, EngineIODriver):
+    """An Engine.IO server for asyncio, without Socket.IO: a plain message channel, what
+    Node's ``engine.io`` package serves (``ASGIApp(server)`` serves it at ``/engine.io/``).
+
+    ``AsyncEngineIOServer(**options)`` takes the options of :class:`EngineIOServer`
+    (``ping_interval``, ``ping_timeout``, ``max_payload``, ``transports``, ...) and
+    ``max_buffer``. Handlers: ``@server.on("connect")`` gets ``(session)``,
+    ``@server.on("message")`` gets ``(session, data)`` (``str`` or ``bytes``),
+    ``@server.on("disconnect")`` gets ``(session, reason)``; ``await session.send(data)``
+    answers.
+    """

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._server import AsyncServer
+    from ._server import _LoopServer
 
 __all__ = ["Connection", "WebSocketWriter"]
 
@@ -51,7 +51,7 @@ class WebSocketWriter:
 
     def __init__(
         self,
-        server: AsyncServer,
+        server: _LoopServer,
         send: Callable[[Any], Awaitable[None]],
         max_buffer: int,
     ) -> None:
@@ -61,6 +61,7 @@ class WebSocketWriter:
         self._queue: deque[Any] = deque()
         self._task: asyncio.Task[None] | None = None
         self.closed = False  # no more writes: closing, failed, or gone
+        self.refusal: tuple[int, bytes] | None = None  # the handshake's refusal, if refused
 
     # How frames become the messages given to ``send`` (built once per broadcast).
     @staticmethod
@@ -82,6 +83,7 @@ class WebSocketWriter:
     def reject(self, status: int, body: bytes) -> None:
         """The machine refused the handshake (``status``, with an Engine.IO error body)."""
         self.closed = True
+        self.refusal = (status, body)
 
     def write(self, messages: Sequence[Any], volatile: bool = False) -> None:
         if self.closed:
@@ -128,7 +130,8 @@ class WebSocketWriter:
 
     async def _drain(self, coro: Any, yielded: Any) -> None:
         try:
-            await _resume(coro, yielded)
+            if coro is not None:
+                await _resume(coro, yielded)
             queue = self._queue
             while queue:
                 await self._send(self._unwrap(queue.popleft()))
@@ -145,10 +148,11 @@ class WebSocketWriter:
         message = self.close_message(code)
         if message is None:
             return
+        self._queue.append(message)
         if self._task is None:
-            self._write_now(message)
-        else:
-            self._queue.append(message)
+            # A close is sent from a task of its own, never stepped by hand: a server's
+            # close may wait with a timeout, which asyncio only allows inside a task.
+            self._task = asyncio.get_running_loop().create_task(self._drain(None, None))
 
     def _fail(self, description: str) -> None:
         """Give up on this connection now: drop what is queued and tell the machine."""
@@ -167,6 +171,11 @@ class WebSocketWriter:
     def abort(self) -> None:
         """Drop the connection without a closing handshake (overridden by transports)."""
 
+    async def flushed(self) -> None:
+        """Return once everything written so far has been handed to the transport."""
+        while self._task is not None:
+            await asyncio.sleep(0)
+
     @property
     def buffered(self) -> int:
         """Frames waiting to be written."""
@@ -180,7 +189,7 @@ class Connection(WebSocketWriter):
 
     def __init__(
         self,
-        server: AsyncServer,
+        server: _LoopServer,
         send: Callable[[str | bytes], Awaitable[None]],
         close: Callable[[], Awaitable[None]] | None,
         max_buffer: int,

@@ -24,7 +24,7 @@ from sansio_rooms import ASGIAppBase, PreparedFrame, parse_query
 from sansio_rooms._asgi import Receive, Scope, Send
 from sansio_rooms._engineio_server import HttpResponse
 
-from ._server import AsyncServer
+from ._server import _LoopServer
 from ._transport import WebSocketWriter
 
 __all__ = ["ASGIApp"]
@@ -59,7 +59,7 @@ class _AsgiWebSocket(WebSocketWriter):
     prepare = staticmethod(PreparedFrame.prepare)
     _unwrap = staticmethod(PreparedFrame.unwrap)
 
-    def __init__(self, server: AsyncServer, send: Send, scope: trio.CancelScope) -> None:
+    def __init__(self, server: _LoopServer, send: Send, scope: trio.CancelScope) -> None:
         super().__init__(server, send, server.max_buffer)
         self.decided = trio.Event()
         self.accepted = False
@@ -117,16 +117,18 @@ class _PendingResponse:
 class ASGIApp(ASGIAppBase):
     """Serve ``server`` over ASGI (hypercorn: ``hypercorn -k trio module:app``)."""
 
-    server: AsyncServer
+    server: _LoopServer
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         message = await receive()
         if message["type"] != "lifespan.startup":  # pragma: no cover - the ASGI order
             return
         async with self.server.running():
+            self._chain_signals()
             await send({"type": "lifespan.startup.complete"})
             while (await receive())["type"] != "lifespan.shutdown":
                 pass  # pragma: no cover - nothing else is sent to a lifespan
+            self._unchain_signals()
         await send({"type": "lifespan.shutdown.complete"})
 
     def _pending_response(self) -> _PendingResponse:
@@ -174,4 +176,5 @@ class ASGIApp(ASGIAppBase):
                     server._websocket_closed(writer)
                 nursery.cancel_scope.cancel()
         if not writer.accepted:
-            await send({"type": "websocket.close", "code": 1008})
+            status, body = writer.refusal or (400, b"")
+            await self._refuse_websocket(scope, send, status, body)

@@ -10,6 +10,7 @@ deadline, moved by changing its cancel scope's deadline), waiters, and the shutd
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
@@ -18,11 +19,19 @@ from typing import Any
 
 import trio
 
-from sansio_rooms import AckCompleted, LocalProtocolError, ServerDriver, Socket
+from sansio_rooms import (
+    AckCompleted,
+    EngineIODriver,
+    LocalProtocolError,
+    ServerDriver,
+    TransportDriver,
+)
 
 from ._transport import Connection
 
-__all__ = ["AsyncServer"]
+__all__ = ["AsyncEngineIOServer", "AsyncServer"]
+
+logger = logging.getLogger("sansio_rooms")
 
 
 class _Waiter:
@@ -43,29 +52,18 @@ class _Waiter:
         return self._value
 
 
-class AsyncServer(ServerDriver):
-    """A Socket.IO server for trio.
-
-    ``AsyncServer(**options)`` takes the machine's options (``ping_interval``,
-    ``ping_timeout``, ``max_payload``, ``connect_timeout``, ``max_attachments``,
-    ``max_buffered_packets``, ``transports``, ...) and ``max_buffer``: how many frames may
-    wait for a slow WebSocket before it is disconnected (default 1024).
-
-    It runs inside ``async with server.running():`` (the ASGI app's lifespan does that), which
-    holds the nursery of its handlers. Handlers: ``@server.on("event", namespace="/")``.
-    ``connect`` gets ``(socket, auth)`` and refuses by returning ``False`` or raising
-    :class:`ConnectionRefusedError`; other events get ``(socket, *args)`` and their return
-    value is the acknowledgement; ``"*"`` catches events without a handler as
-    ``(socket, event, *args)``; ``disconnecting`` and ``disconnect`` get ``(socket, reason)``.
-    """
+class _LoopServer(TransportDriver):
+    """trio's part of either server: the clock, the nursery and its tasks, the timer,
+    waiters, the transport hook and the shutdown."""
 
     def __init__(self, *, max_buffer: int = 1024, **options: Any) -> None:
         super().__init__(max_buffer=max_buffer, **options)
         self._nursery: trio.Nursery | None = None
+        self._token: trio.lowlevel.TrioToken | None = None
         self._timer_scope: trio.CancelScope | None = None
         self._handlers_running = 0
         self._handlers_idle = trio.lowlevel.ParkingLot()
-        self._socket_queues: dict[tuple[str, str], deque[Coroutine[Any, Any, Any]]] = {}
+        self._socket_queues: dict[object, deque[Coroutine[Any, Any, Any]]] = {}
 
     def now(self) -> float:
         return trio.current_time()
@@ -80,16 +78,20 @@ class AsyncServer(ServerDriver):
     async def _run_task(self, coroutine: Coroutine[Any, Any, Any]) -> None:
         try:
             await coroutine
+        except Exception:
+            # The handlers catch what the application raises; anything else is a bug of
+            # ours, and it stays in its task: logged, never the nursery's (every client's).
+            logger.exception("a server task failed")
         finally:
             self._handlers_running -= 1
             if not self._handlers_running:
                 self._handlers_idle.unpark_all()
 
-    def _spawn_for(self, socket: Socket, coroutine: Coroutine[Any, Any, Any]) -> None:
+    def _spawn_for(self, owner: object, coroutine: Coroutine[Any, Any, Any]) -> None:
         # trio runs the tasks started together in no particular order (on purpose), so the
         # handlers of one socket run one after the other, in the order its packets came:
         # events keep their order, and disconnect handlers come after the last event's.
-        key = (socket.nsp, socket.sid)
+        key = owner
         queue = self._socket_queues.get(key)
         if queue is not None:
             queue.append(coroutine)
@@ -97,9 +99,7 @@ class AsyncServer(ServerDriver):
         queue = self._socket_queues[key] = deque([coroutine])
         self._spawn(self._run_in_order(key, queue))
 
-    async def _run_in_order(
-        self, key: tuple[str, str], queue: deque[Coroutine[Any, Any, Any]]
-    ) -> None:
+    async def _run_in_order(self, key: object, queue: deque[Coroutine[Any, Any, Any]]) -> None:
         try:
             while queue:
                 await queue.popleft()
@@ -126,6 +126,12 @@ class AsyncServer(ServerDriver):
             if scope.cancelled_caught:
                 self._on_timer()
 
+    def _begin_shutdown_threadsafe(self) -> None:
+        """Begin the shutdown from a signal handler or another thread."""
+        token = self._token
+        if token is not None:
+            token.run_sync_soon(self._begin_shutdown)
+
     def _new_waiter(self) -> _Waiter:
         return _Waiter()
 
@@ -149,13 +155,14 @@ class AsyncServer(ServerDriver):
         return connection
 
     @asynccontextmanager
-    async def running(self) -> AsyncIterator[AsyncServer]:
+    async def running(self) -> AsyncIterator[Any]:
         """``async with server.running():`` — the server's nursery (its handlers, its timer,
         the writers of attached connections); a graceful shutdown on exit. A single failure
         inside comes out as itself, not wrapped in an exception group."""
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
+                self._token = trio.lowlevel.current_trio_token()
                 await nursery.start(self._timer)
                 try:
                     yield self
@@ -168,7 +175,7 @@ class AsyncServer(ServerDriver):
                 raise group.exceptions[0] from None
             raise  # pragma: no cover - two failures at once: both are worth seeing
         finally:
-            self._nursery = None
+            self._nursery = self._token = None
 
     async def shutdown(self, timeout: float = 5.0) -> None:
         """Graceful shutdown: every client is told ("server shutting down"), the
@@ -180,3 +187,33 @@ class AsyncServer(ServerDriver):
                 await self._handlers_idle.park()
         self._schedule(None)
         self._timer_when = None
+
+
+class AsyncServer(_LoopServer, ServerDriver):
+    """A Socket.IO server for trio.
+
+    ``AsyncServer(**options)`` takes the machine's options (``ping_interval``,
+    ``ping_timeout``, ``max_payload``, ``connect_timeout``, ``max_attachments``,
+    ``max_buffered_packets``, ``transports``, ...) and ``max_buffer``: how many frames may
+    wait for a slow WebSocket before it is disconnected (default 1024).
+
+    It runs inside ``async with server.running():`` (the ASGI app's lifespan does that), which
+    holds the nursery of its handlers. Handlers: ``@server.on("event", namespace="/")``.
+    ``connect`` gets ``(socket, auth)`` and refuses by returning ``False`` or raising
+    :class:`ConnectionRefusedError`; other events get ``(socket, *args)`` and their return
+    value is the acknowledgement; ``"*"`` catches events without a handler as
+    ``(socket, event, *args)``; ``disconnecting`` and ``disconnect`` get ``(socket, reason)``.
+    """
+
+
+class AsyncEngineIOServer(_LoopServer, EngineIODriver):
+    """An Engine.IO server for trio, without Socket.IO: a plain message channel, what
+    Node's ``engine.io`` package serves (``ASGIApp(server)`` serves it at ``/engine.io/``).
+
+    ``AsyncEngineIOServer(**options)`` takes the options of :class:`EngineIOServer`
+    (``ping_interval``, ``ping_timeout``, ``max_payload``, ``transports``, ...) and
+    ``max_buffer``; it runs inside ``async with server.running():``, as :class:`AsyncServer`
+    does. Handlers: ``@server.on("connect")`` gets ``(session)``, ``@server.on("message")``
+    gets ``(session, data)`` (``str`` or ``bytes``), ``@server.on("disconnect")`` gets
+    ``(session, reason)``; ``await session.send(data)`` answers.
+    """

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 if TYPE_CHECKING:
-    from ._server import AsyncServer
+    from ._server import _LoopServer
 
 __all__ = ["Connection", "WebSocketWriter"]
 
@@ -29,7 +29,7 @@ class WebSocketWriter:
 
     def __init__(
         self,
-        server: AsyncServer,
+        server: _LoopServer,
         send: Callable[[Any], Awaitable[None]],
         max_buffer: int,
     ) -> None:
@@ -41,6 +41,7 @@ class WebSocketWriter:
         self._sending = False
         self._close_code: int | None = None
         self.closed = False  # no more writes: closing, failed, or gone
+        self.refusal: tuple[int, bytes] | None = None  # the handshake's refusal, if refused
         self.finished = trio.Event()  # the writer task is over
 
     # How frames become the messages given to ``send`` (built once per broadcast).
@@ -58,6 +59,7 @@ class WebSocketWriter:
     def reject(self, status: int, body: bytes) -> None:
         """The machine refused the handshake (``status``, with an Engine.IO error body)."""
         self.closed = True
+        self.refusal = (status, body)
         self._wakeup.unpark_all()
 
     def write(self, messages: Sequence[Any], volatile: bool = False) -> None:
@@ -144,6 +146,11 @@ class WebSocketWriter:
     def abort(self) -> None:
         """Drop the connection without a closing handshake (overridden by transports)."""
 
+    async def flushed(self) -> None:
+        """Return once everything written so far has been handed to the transport."""
+        while (self._queue or self._sending) and not self.finished.is_set():
+            await trio.sleep(0)
+
     @property
     def buffered(self) -> int:
         """Frames waiting to be written."""
@@ -157,7 +164,7 @@ class Connection(WebSocketWriter):
 
     def __init__(
         self,
-        server: AsyncServer,
+        server: _LoopServer,
         send: Callable[[str | bytes], Awaitable[None]],
         close: Callable[[], Awaitable[None]] | None,
         max_buffer: int,
