@@ -112,6 +112,9 @@ async def serve_asyncio(install: Install, port: int = 0, **options: Any) -> Asyn
             raise TimeoutError(f"uvicorn did not start within {START_TIMEOUT} s")
         yield Served("asyncio", sock.getsockname()[1])
     finally:
+        # Stopped from code, as docs/asyncio.md says: the clients are told first (uvicorn's
+        # own graceful shutdown would wait for a parked long-poll GET), then uvicorn stops.
+        await server.shutdown()
         uv.stop.set()
         try:
             await asyncio.wait_for(serving, STOP_TIMEOUT)

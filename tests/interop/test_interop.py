@@ -65,13 +65,6 @@ CONNECT_EMIT_BUG = (
     "python-socketio sends it before CONNECT and the JS client buffers it until connected. "
     "Expected: the client gets the event, after its connect"
 )
-PARKED_GET_STOP_BUG = (
-    "ASGIApp on uvicorn: a parked long-poll GET holds up the server's stop for up to "
-    "ping_interval (25 s). uvicorn's graceful shutdown waits for every in-flight HTTP response "
-    "before it sends lifespan.shutdown, the only signal ASGIApp acts on (server.shutdown() "
-    "would answer the GET with a close packet), and ASGIApp keeps the GET until the next ping: "
-    "neither side moves until then"
-)
 
 
 BLOB = bytes(range(256)) * 3  # every byte value, NUL and invalid UTF-8 included
@@ -467,10 +460,11 @@ def test_client_reconnects_after_server_restart(interop: Interop) -> None:
     interop.run(scenario)
 
 
-def test_stop_with_a_parked_long_poll_get(binding: str, request: pytest.FixtureRequest) -> None:
+def test_stop_with_a_parked_long_poll_get(binding: str) -> None:
     """A server stops promptly even while a long-polling client waits on a GET, and the GET
-    gets its answer (a Node server answers it with a close packet)."""
-    known_bug(request, binding, {"asyncio"}, PARKED_GET_STOP_BUG, raises=StopTooSlow)
+    gets its answer (a Node server answers it with a close packet). Stopped from code, as
+    the docs say: ``server.shutdown()`` first, then the ASGI server (tests/test_shutdown.py
+    stops the command-line servers with a signal)."""
 
     async def scenario(s: Session) -> None:
         async with aiohttp.ClientSession() as http:
