@@ -360,6 +360,16 @@ class EngineIOServer:
         """An HTTP request arrived. Its answer is an :class:`HttpResponse` now, or later
         (a GET is parked until there is something to send)."""
         check_time("now", now)
+        return self._time_passed(now) + self._request(request, now)
+
+    def _time_passed(self, now: float) -> list[_Output]:
+        """What was due by ``now``, before the input that comes at ``now``: a GET that comes
+        after its session's ping timeout finds the session gone, whichever of the timer and
+        the request the binding's loop runs first (Node runs timers first)."""
+        timers = self._timers
+        return self.advance(now) if timers and timers[0][0] <= now else []
+
+    def _request(self, request: HttpRequest, now: float) -> list[_Output]:
         handle, query = request.handle, request.query
         transport = query.get("transport")
         if transport not in self.transports:
@@ -465,6 +475,11 @@ class EngineIOServer:
     ) -> list[_Output]:
         """A WebSocket upgrade request arrived: a new session, or a probe to upgrade one."""
         check_time("now", now)
+        return self._time_passed(now) + self._websocket_connect(handle, query, now)
+
+    def _websocket_connect(
+        self, handle: Handle, query: Mapping[str, str], now: float
+    ) -> list[_Output]:
         if handle in self._by_websocket:
             raise LocalProtocolError(f"WebSocket {handle!r} is already connected")
         transport = query.get("transport")
@@ -503,6 +518,9 @@ class EngineIOServer:
         """A WebSocket message arrived. Messages of an unknown or closed WebSocket are ignored
         (they can race with a close)."""
         check_time("now", now)
+        return self._time_passed(now) + self._websocket_message(handle, data, now)
+
+    def _websocket_message(self, handle: Handle, data: str | bytes, now: float) -> list[_Output]:
         session = self._by_websocket.get(handle)
         if session is None:
             return []

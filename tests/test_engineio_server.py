@@ -922,7 +922,7 @@ def test_upgrade_packet_while_a_get_is_parked_answers_it_400(get_before_the_prob
         (lambda eio: eio.websocket_closed("ws", 1.05), []),
         (lambda eio: eio.websocket_failed("ws", 1.05, "write failed"), []),
         (
-            lambda eio: eio.websocket_message("ws", "4x", 1.05),
+            lambda eio: eio.websocket_message("ws", "4x", 1.04),  # before the timeout
             [WebSocketClose(handle="ws", code=1002)],
         ),
         (lambda eio: eio.advance(1.05), [WebSocketClose(handle="ws")]),  # upgrade timeout
@@ -1117,3 +1117,26 @@ def test_websocket_sessions_have_no_outbox_limit() -> None:
     eio = engineio_server(max_buffered_packets=1)
     Client(eio, "w")
     assert eio.send("E1", ["a", "b", "c"]) == [ws_send("w", "4a", "4b", "4c")]
+
+
+def test_what_is_due_comes_before_an_input_at_the_same_time() -> None:
+    # A binding's loop may run a request before the timer due at the same moment: the
+    # machine runs what is due first, as Node does, so a GET after the ping timeout finds the
+    # session gone, whatever the order.
+    eio = engineio_server(ping_interval=0.3, ping_timeout=0.2)
+    polling = Client(eio, "p", "polling")
+    Client(eio, "w")
+    handle, outputs = polling.poll(0.3)  # both pings are due: sent, then the GET answered
+    assert outputs == [
+        WebSocketSend(handles=("w",), frames=("2",), control=True),
+        polled(handle, "2"),
+    ]
+    handle, outputs = polling.poll(0.5)  # nobody answered: both time out, then the GET
+    assert outputs == [
+        closed("E1", "ping timeout", "no pong within 0.2 s"),
+        WebSocketClose(handle="w"),
+        closed("E2", "ping timeout", "no pong within 0.2 s"),
+        http_error(handle, 1),
+    ]
+    assert eio.websocket_message("w", "3", 0.6) == []  # too late: the session is gone
+    assert len(eio) == 0
