@@ -21,6 +21,7 @@ from sansio_rooms import (
     Socket,
     UnknownSocketError,
 )
+from sansio_rooms._driver import CONNECT_REPLY_GAP
 
 
 class _Yield:
@@ -50,6 +51,7 @@ class Driver(ServerDriver):
         self.clock = 0.0
         self.timer: float | None = None
         self.tasks: list[Coroutine[Any, Any, Any]] = []
+        self.slept: list[float] = []
 
     def now(self) -> float:
         return self.clock
@@ -63,7 +65,10 @@ class Driver(ServerDriver):
     def _new_waiter(self) -> _Waiter:
         return _Waiter()
 
-    def _begin_shutdown_threadsafe(self) -> None:
+    async def _sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+
+    def _begin_shutdown_threadsafe(self, then: Any = None) -> None:
         self._begin_shutdown()
 
     def settle(self, rounds: int = 20) -> None:
@@ -297,6 +302,7 @@ def test_emits_from_the_connect_handler_follow_the_connect_reply() -> None:
     client.connect()
     connect_reply = next(i for i, f in enumerate(client.frames) if str(f).startswith("40{"))
     assert client.frames[connect_reply + 1 :] == ["<flushed>", '42["welcome",1]', '42["welcome",2]']
+    assert driver.slept == [CONNECT_REPLY_GAP]  # and a moment for the client to read it
     assert len(problems) == 1
     refused = Client(driver)
     refused.feed('40{"refuse":true}')
