@@ -14,6 +14,7 @@ import logging
 import mimetypes
 import signal
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -65,6 +66,12 @@ class PreparedFrame:
         return message.asgi if type(message) is PreparedFrame else message
 
 
+def _default(number: int) -> None:  # pragma: no cover - the process ends here
+    """What signal ``number`` does by default."""
+    signal.signal(number, signal.SIG_DFL)
+    signal.raise_signal(number)
+
+
 class PendingResponse(Protocol):
     """The machine's handle for an HTTP request: it receives the response (maybe later)."""
 
@@ -110,10 +117,14 @@ class ASGIAppBase(abc.ABC):
         # What is left are the two kinds of connection: "http" and "websocket".
         path = scope.get("path", "")
         if path == self.path or path == self.path[:-1] or path.startswith(self.path):
-            if kind == "websocket":
-                await self._websocket(scope, receive, send)
-            else:
-                await self._http(scope, receive, send)
+            self.server._connections += 1
+            try:
+                if kind == "websocket":
+                    await self._websocket(scope, receive, send)
+                else:
+                    await self._http(scope, receive, send)
+            finally:
+                self.server._connections -= 1
         elif kind == "http" and path in self.static_files:
             await self._static(self.static_files[path], send)
         elif self.other_asgi_app is not None:
@@ -136,14 +147,14 @@ class ASGIAppBase(abc.ABC):
             previous = signal.getsignal(signum)
 
             def on_signal(number: int, frame: Any, previous: Any = previous) -> None:
+                if previous == signal.SIG_DFL:
+                    # The signal ends the process (SIGTERM in a hypercorn worker): the
+                    # clients are told and the handlers run first, then it does.
+                    self.server._begin_shutdown_threadsafe(then=partial(_default, number))
+                    return
                 self.server._begin_shutdown_threadsafe()
                 if callable(previous):
                     previous(number, frame)
-                # What the signal would have done: the process ends, which no test in it
-                # can watch.
-                elif previous == signal.SIG_DFL:  # pragma: no cover
-                    signal.signal(number, signal.SIG_DFL)
-                    signal.raise_signal(number)
 
             try:
                 signal.signal(signum, on_signal)

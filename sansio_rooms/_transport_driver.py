@@ -40,6 +40,8 @@ class TransportDriver(abc.ABC):
             raise ValueError(f"max_buffer must be a positive int, not {max_buffer!r}")
         self.max_buffer = max_buffer
         self._timer_when: float | None = None
+        # HTTP requests and WebSockets the ASGI app is serving for this server right now.
+        self._connections = 0
 
     @property
     def engineio(self) -> eio.EngineIOServer:
@@ -73,8 +75,9 @@ class TransportDriver(abc.ABC):
         """Tell every client the server is shutting down (the machine's shutdown)."""
 
     @abc.abstractmethod
-    def _begin_shutdown_threadsafe(self) -> None:
-        """``_begin_shutdown`` from a signal handler or another thread (the loop's way)."""
+    def _begin_shutdown_threadsafe(self, then: Callable[[], None] | None = None) -> None:
+        """``_begin_shutdown`` from a signal handler or another thread (the loop's way);
+        with ``then``, the whole graceful shutdown, then ``then()``."""
 
     # -- machine plumbing ------------------------------------------------------------------------
 

@@ -103,9 +103,12 @@ class _Server:
 
     def __init__(self) -> None:
         self.shutdowns = 0
+        self.then: list[Any] = []
 
-    def _begin_shutdown_threadsafe(self) -> None:
+    def _begin_shutdown_threadsafe(self, then: Any = None) -> None:
         self.shutdowns += 1
+        if then is not None:
+            self.then.append(then)
 
 
 class _App(ASGIAppBase):
@@ -143,6 +146,13 @@ def test_a_shutdown_signal_tells_the_clients_then_runs_the_previous_handler() ->
         signal.signal(signal.SIGUSR1, theirs)  # someone else's handler now
         app._unchain_signals()
         assert signal.getsignal(signal.SIGUSR1) is theirs  # left alone
+        signal.signal(signal.SIGUSR1, signal.SIG_DFL)  # the signal would end the process:
+        app._chain_signals()
+        signal.raise_signal(signal.SIGUSR1)  # it still will, after the graceful shutdown
+        assert server.shutdowns == 3 and len(server.then) == 1
+        assert server.then[0].func.__name__ == "_default"
+        assert server.then[0].args == (signal.SIGUSR1,)
+        app._unchain_signals()
     finally:
         signal.signal(signal.SIGUSR1, before)
 

@@ -34,7 +34,7 @@ class Driver(EngineIODriver):
     def _schedule(self, when: float | None) -> None:
         self.timer = when
 
-    def _begin_shutdown_threadsafe(self) -> None:
+    def _begin_shutdown_threadsafe(self, then: Any = None) -> None:
         self._begin_shutdown()
 
     def settle(self) -> None:

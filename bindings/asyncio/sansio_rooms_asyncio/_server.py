@@ -22,6 +22,10 @@ __all__ = ["AsyncEngineIOServer", "AsyncServer"]
 
 logger = logging.getLogger("sansio_rooms")
 
+#: After a graceful shutdown that ends the process: how long the connections may take to
+#: write their last answers and close frames.
+_FLUSH_TIMEOUT = 1.0
+
 
 class _Waiter:
     __slots__ = ("_future",)
@@ -73,9 +77,28 @@ class _LoopServer(TransportDriver):
             self._timer.cancel()
         self._timer = None if when is None else self._event_loop.call_at(when, self._on_timer)
 
-    def _begin_shutdown_threadsafe(self) -> None:
-        """Begin the shutdown from a signal handler or another thread."""
-        self._event_loop.call_soon_threadsafe(self._begin_shutdown)
+    def _begin_shutdown_threadsafe(self, then: Callable[[], None] | None = None) -> None:
+        """Begin the shutdown from a signal handler or another thread; with ``then``, shut
+        down gracefully, then call it."""
+        loop = self._event_loop
+        if then is None:
+            loop.call_soon_threadsafe(self._begin_shutdown)
+        else:
+            loop.call_soon_threadsafe(lambda: loop.create_task(self._shutdown_then(then)))
+
+    async def _shutdown_then(self, then: Callable[[], None]) -> None:
+        try:
+            await self.shutdown()
+            # The last answers and close frames are written by the connections' own tasks:
+            # they end once written (or the client is gone), within a bound.
+            deadline = self.now() + _FLUSH_TIMEOUT
+            while self._connections and self.now() < deadline:
+                await asyncio.sleep(0.01)
+        finally:
+            then()
+
+    async def _sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
 
     def _new_waiter(self) -> _Waiter:
         return _Waiter(self._event_loop)

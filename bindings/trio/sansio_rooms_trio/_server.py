@@ -33,6 +33,10 @@ __all__ = ["AsyncEngineIOServer", "AsyncServer"]
 
 logger = logging.getLogger("sansio_rooms")
 
+#: After a graceful shutdown that ends the process: how long the connections may take to
+#: write their last answers and close frames.
+_FLUSH_TIMEOUT = 1.0
+
 
 class _Waiter:
     __slots__ = ("_event", "_value")
@@ -126,11 +130,30 @@ class _LoopServer(TransportDriver):
             if scope.cancelled_caught:
                 self._on_timer()
 
-    def _begin_shutdown_threadsafe(self) -> None:
-        """Begin the shutdown from a signal handler or another thread."""
-        token = self._token
-        if token is not None:
+    def _begin_shutdown_threadsafe(self, then: Callable[[], None] | None = None) -> None:
+        """Begin the shutdown from a signal handler or another thread; with ``then``, shut
+        down gracefully, then call it."""
+        token, nursery = self._token, self._nursery
+        if token is None or nursery is None:
+            return
+        if then is None:
             token.run_sync_soon(self._begin_shutdown)
+        else:
+            token.run_sync_soon(nursery.start_soon, self._shutdown_then, then)
+
+    async def _shutdown_then(self, then: Callable[[], None]) -> None:
+        try:
+            await self.shutdown()
+            # The last answers and close frames are written by the connections' own tasks:
+            # they end once written (or the client is gone), within a bound.
+            deadline = self.now() + _FLUSH_TIMEOUT
+            while self._connections and self.now() < deadline:
+                await trio.sleep(0.01)
+        finally:
+            then()
+
+    async def _sleep(self, seconds: float) -> None:
+        await trio.sleep(seconds)
 
     def _new_waiter(self) -> _Waiter:
         return _Waiter()
