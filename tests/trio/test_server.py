@@ -563,3 +563,29 @@ def test_a_client_gone_before_its_connect_handler_ran_is_never_seen() -> None:
         assert server._sockets == {}
 
     run(scenario)
+
+
+def test_the_connect_handler_emits_come_first_after_a_pause() -> None:
+    async def scenario() -> None:
+        server = AsyncServer()
+
+        @server.on("connect")
+        async def connect(socket: Socket, auth: Any) -> None:
+            await socket.emit("welcome")
+
+        @server.on("echo")
+        async def echo(socket: Socket, *args: Any) -> Any:
+            return args
+
+        async with server.running():
+            client = MemoryClient(server)
+            await client.wait_for("0{")
+            client.feed("40")
+            assert (await client.wait_for("40{")).startswith("40{")
+            client.emit("echo", "next", ack_id=1)  # at once: the writes are held a moment
+            await client.wait_for("431")
+            # What the connect handler emitted came first (the reply and the ack are taken out).
+            assert [f for f in client.frames if f != "2"] == ['42["welcome"]']
+            assert client.conn.buffered == 0
+
+    run(scenario)

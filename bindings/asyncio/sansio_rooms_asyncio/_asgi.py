@@ -98,11 +98,6 @@ class _AsgiWebSocket(WebSocketWriter):
     def close_message(code: int) -> Any:
         return {"type": "websocket.close", "code": code}
 
-    async def flushed(self) -> None:
-        while self._pending:  # written by the callback at the end of this loop iteration
-            await asyncio.sleep(0)
-        await super().flushed()
-
     def accept(self) -> None:
         # Written through the writer, so that it precedes the first frame.
         self._write_now({"type": "websocket.accept"})

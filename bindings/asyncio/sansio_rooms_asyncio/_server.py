@@ -97,9 +97,6 @@ class _LoopServer(TransportDriver):
         finally:
             then()
 
-    async def _sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
-
     def _new_waiter(self) -> _Waiter:
         return _Waiter(self._event_loop)
 

@@ -46,6 +46,15 @@ async def _resume(coro: Coroutine[Any, Any, Any], yielded: Any) -> None:
             return
 
 
+class _Hold:
+    """In a writer's queue: wait ``seconds`` before what follows."""
+
+    __slots__ = ("seconds",)
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+
 class WebSocketWriter:
     """The writer of one WebSocket; the machine's handle for that connection."""
 
@@ -134,7 +143,11 @@ class WebSocketWriter:
                 await _resume(coro, yielded)
             queue = self._queue
             while queue:
-                await self._send(self._unwrap(queue.popleft()))
+                message = queue.popleft()
+                if type(message) is _Hold:
+                    await asyncio.sleep(message.seconds)
+                else:
+                    await self._send(self._unwrap(message))
         except Exception as error:
             self._gone(error)
         finally:
@@ -171,10 +184,14 @@ class WebSocketWriter:
     def abort(self) -> None:
         """Drop the connection without a closing handshake (overridden by transports)."""
 
-    async def flushed(self) -> None:
-        """Return once everything written so far has been handed to the transport."""
-        while self._task is not None:
-            await asyncio.sleep(0)
+    def hold(self, seconds: float) -> None:
+        """What is written from now on goes out ``seconds`` after what was written before
+        (in order: it waits in the queue, written by this connection's task)."""
+        if self.closed:
+            return
+        self._queue.append(_Hold(seconds))
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._drain(None, None))
 
     @property
     def buffered(self) -> int:

@@ -152,9 +152,6 @@ class _LoopServer(TransportDriver):
         finally:
             then()
 
-    async def _sleep(self, seconds: float) -> None:
-        await trio.sleep(seconds)
-
     def _new_waiter(self) -> _Waiter:
         return _Waiter()
 

@@ -24,6 +24,15 @@ __all__ = ["Connection", "WebSocketWriter"]
 _CLOSE = object()  # queued after the last frame of a graceful close
 
 
+class _Hold:
+    """In a writer's queue: wait ``seconds`` before what follows."""
+
+    __slots__ = ("seconds",)
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+
 class WebSocketWriter:
     """The writer of one WebSocket; the machine's handle for that connection."""
 
@@ -87,6 +96,9 @@ class WebSocketWriter:
         try:
             while True:
                 while queue:
+                    if type(queue[0]) is _Hold:
+                        await trio.sleep(queue.popleft().seconds)
+                        continue
                     if queue[0] is _CLOSE:
                         queue.popleft()
                         closing = self.close_message(self._close_code or 1000)
@@ -146,10 +158,13 @@ class WebSocketWriter:
     def abort(self) -> None:
         """Drop the connection without a closing handshake (overridden by transports)."""
 
-    async def flushed(self) -> None:
-        """Return once everything written so far has been handed to the transport."""
-        while (self._queue or self._sending) and not self.finished.is_set():
-            await trio.sleep(0)
+    def hold(self, seconds: float) -> None:
+        """What is written from now on goes out ``seconds`` after what was written before
+        (in order: the writer task waits at this point of its queue)."""
+        if self.closed:
+            return
+        self._queue.append(_Hold(seconds))
+        self._wakeup.unpark_all()
 
     @property
     def buffered(self) -> int:
