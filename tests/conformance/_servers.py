@@ -31,25 +31,14 @@ a thread of its own, stopped from the caller's loop.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import importlib
-import os
-import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from types import ModuleType
 from typing import Any
 
-import uvicorn
-
-from tests.interop._interop_bindings import (
-    START_TIMEOUT,
-    STOP_TIMEOUT,
-    Served,
-    _Uvicorn,
-    listening_socket,
-)
+from tests.interop._interop_bindings import Served, serve_app_asyncio, serve_app_trio
 
 __all__ = [
     "BINDINGS",
@@ -135,99 +124,19 @@ def serve(
     return BINDINGS[binding](build, port)
 
 
-@contextlib.asynccontextmanager
-async def serve_asyncio(build: Callable[[], ASGIApp], port: int) -> AsyncIterator[Served]:
-    """The app on uvicorn (``ws="websockets-sansio"``, as the interop suite), in this loop."""
-    config = uvicorn.Config(
-        build(),
-        ws="websockets-sansio",
-        lifespan="on",
-        log_level="warning",
-        log_config=None,  # leave the logging configuration of the test run alone
-    )
-    sock = listening_socket(port)
-    server = _Uvicorn(config)
-    serving = asyncio.create_task(server.serve(sockets=[sock]), name="uvicorn")
-    try:
-        ready = asyncio.create_task(server.ready.wait())
-        done, _ = await asyncio.wait(
-            {ready, serving}, timeout=START_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
-        )
-        ready.cancel()
-        if serving in done:
-            serving.result()  # raises what stopped it
-            raise RuntimeError("uvicorn stopped during its startup")
-        if ready not in done:
-            raise TimeoutError(f"uvicorn did not start within {START_TIMEOUT} s")
-        yield Served("asyncio", sock.getsockname()[1])
-    finally:
-        server.stop.set()
-        try:
-            await asyncio.wait_for(serving, STOP_TIMEOUT)
-        finally:
-            sock.close()
+def serve_asyncio(
+    build: Callable[[], ASGIApp], port: int
+) -> contextlib.AbstractAsyncContextManager[Served]:
+    """The app on uvicorn (``ws="websockets-sansio"``), in the caller's event loop."""
+    return serve_app_asyncio(build(), port)
 
 
-@contextlib.asynccontextmanager
-async def serve_trio(build: Callable[[], ASGIApp], port: int) -> AsyncIterator[Served]:
+def serve_trio(
+    build: Callable[[], ASGIApp], port: int
+) -> contextlib.AbstractAsyncContextManager[Served]:
     """The app on hypercorn's trio worker, in a thread running ``trio.run``; the app is built
     there too, so that nothing of the server is touched from the caller's thread."""
-    import trio
-    from hypercorn.config import Config
-    from hypercorn.trio import serve as hypercorn_serve
-
-    sock = listening_socket(port)
-    sock.listen()
-    config = Config()
-    config.loglevel = "WARNING"
-    config.accesslog = None
-    config.errorlog = None
-    # On shutdown hypercorn gives open connections this long before cancelling them.
-    config.graceful_timeout = 1.0
-    # hypercorn owns (and closes) the descriptor it is given: give it a copy of ours.
-    config.bind = [f"fd://{os.dup(sock.fileno())}"]
-    loop = asyncio.get_running_loop()
-    ready, finished = asyncio.Event(), asyncio.Event()
-    state: dict[str, Any] = {}
-
-    async def main() -> None:
-        state["token"] = trio.lowlevel.current_trio_token()
-        shutdown = state["shutdown"] = trio.Event()
-        async with trio.open_nursery() as nursery:
-            serving = functools.partial(
-                hypercorn_serve, build(), config, shutdown_trigger=shutdown.wait
-            )
-            await nursery.start(serving)
-            loop.call_soon_threadsafe(ready.set)
-
-    def thread_main() -> None:
-        try:
-            trio.run(main)
-        except BaseException as error:  # reported to the caller, in its loop
-            state["error"] = error
-        finally:
-            loop.call_soon_threadsafe(finished.set)
-
-    thread = threading.Thread(target=thread_main, name="trio-server", daemon=True)
-    thread.start()
-    try:
-        waiting = {asyncio.ensure_future(ready.wait()), asyncio.ensure_future(finished.wait())}
-        _, pending = await asyncio.wait(
-            waiting, timeout=START_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
-        )
-        for task in pending:
-            task.cancel()
-        if "error" in state:
-            raise state["error"]
-        if not ready.is_set():
-            raise TimeoutError(f"hypercorn did not start within {START_TIMEOUT} s")
-        yield Served("trio", sock.getsockname()[1])
-    finally:
-        if "shutdown" in state and not finished.is_set():
-            trio.from_thread.run_sync(state["shutdown"].set, trio_token=state["token"])
-        await asyncio.wait_for(finished.wait(), STOP_TIMEOUT + 5)
-        thread.join(timeout=5)
-        sock.close()
+    return serve_app_trio(build, port)
 
 
 #: binding name -> how its app is served. Every conformance test runs once per entry.

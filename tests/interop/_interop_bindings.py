@@ -89,8 +89,15 @@ async def serve_asyncio(install: Install, port: int = 0, **options: Any) -> Asyn
 
     server = AsyncServer(**options)
     install(server, BindingAPI("asyncio", ConnectionRefusedError, AckTimeoutError))
+    async with serve_app_asyncio(ASGIApp(server), port) as served:
+        yield served
+
+
+@contextlib.asynccontextmanager
+async def serve_app_asyncio(app: Any, port: int = 0) -> AsyncIterator[Served]:
+    """An ASGI app of the asyncio binding (``app.server``) on uvicorn, in this event loop."""
     config = uvicorn.Config(
-        ASGIApp(server),
+        app,
         ws="websockets-sansio",
         lifespan="on",
         log_level="warning",
@@ -114,7 +121,7 @@ async def serve_asyncio(install: Install, port: int = 0, **options: Any) -> Asyn
     finally:
         # Stopped from code, as docs/asyncio.md says: the clients are told first (uvicorn's
         # own graceful shutdown would wait for a parked long-poll GET), then uvicorn stops.
-        await server.shutdown()
+        await app.server.shutdown()
         uv.stop.set()
         try:
             await asyncio.wait_for(serving, STOP_TIMEOUT)
@@ -147,6 +154,18 @@ class _Uvicorn(uvicorn.Server):
 @contextlib.asynccontextmanager
 async def serve_trio(install: Install, port: int = 0, **options: Any) -> AsyncIterator[Served]:
     """``sansio_rooms_trio`` on hypercorn's trio worker, in a thread running ``trio.run``."""
+    from sansio_rooms_trio import AckTimeoutError, ASGIApp, AsyncServer, ConnectionRefusedError
+
+    server = AsyncServer(**options)
+    install(server, BindingAPI("trio", ConnectionRefusedError, AckTimeoutError))
+    async with serve_app_trio(lambda: ASGIApp(server), port) as served:
+        yield served
+
+
+@contextlib.asynccontextmanager
+async def serve_app_trio(build: Callable[[], Any], port: int = 0) -> AsyncIterator[Served]:
+    """The ASGI app ``build()`` makes on hypercorn's trio worker, in a thread running
+    ``trio.run`` (the app is built there)."""
     import functools
     import os
     import threading
@@ -155,10 +174,6 @@ async def serve_trio(install: Install, port: int = 0, **options: Any) -> AsyncIt
     from hypercorn.config import Config
     from hypercorn.trio import serve as hypercorn_serve
 
-    from sansio_rooms_trio import AckTimeoutError, ASGIApp, AsyncServer, ConnectionRefusedError
-
-    server = AsyncServer(**options)
-    install(server, BindingAPI("trio", ConnectionRefusedError, AckTimeoutError))
     sock = listening_socket(port)
     sock.listen()
     config = Config()
@@ -178,9 +193,8 @@ async def serve_trio(install: Install, port: int = 0, **options: Any) -> AsyncIt
         state["token"] = trio.lowlevel.current_trio_token()
         shutdown = state["shutdown"] = trio.Event()
         async with trio.open_nursery() as nursery:
-            app = ASGIApp(server)
             serving = functools.partial(
-                hypercorn_serve, app, config, shutdown_trigger=shutdown.wait
+                hypercorn_serve, build(), config, shutdown_trigger=shutdown.wait
             )
             await nursery.start(serving)
             loop.call_soon_threadsafe(ready.set)
