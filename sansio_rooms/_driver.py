@@ -235,7 +235,8 @@ class Socket:
 
     async def emit_with_ack(self, event: str, *args: Any, timeout: float) -> tuple[Any, ...]:
         """Send and wait for the client's answer: the tuple of its arguments. Raises
-        :class:`AckTimeoutError` after ``timeout`` seconds."""
+        :class:`AckTimeoutError` after ``timeout`` seconds, or at once if the socket has
+        disconnected (no answer can come)."""
         if self._early is not None:
             raise InvalidStateError(
                 "the client is not connected yet: wait for an answer after the connect handler"
@@ -244,6 +245,8 @@ class Socket:
         responses = await self.server._emit_with_ack(
             selection, (self.sid,), event, args, whole_response=True
         )
+        if not responses:  # the socket had disconnected: nobody was asked
+            raise AckTimeoutError(())
         answer: tuple[Any, ...] = responses[0]
         return answer
 

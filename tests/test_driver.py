@@ -259,6 +259,10 @@ def test_acks_and_their_timeouts_on_the_drivers_clock() -> None:
     with pytest.raises(UnknownSocketError):
         socket_a.join("late")
     assert driver.start(socket_a.disconnect())() is None  # already gone: nothing to do
+    late = driver.start(socket_a.emit_with_ack("anyone there?", timeout=5))
+    with pytest.raises(AckTimeoutError) as raised:  # at once: nobody can answer
+        late()
+    assert raised.value.responses == ()
 
 
 def test_fetch_sockets_and_shutdown() -> None:
