@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_BENCH := benchmarks/node/node_modules/.package-lock.json
 
-.PHONY: test lint typecheck pytest demo serve bench clean
+.PHONY: test lint typecheck pytest demo serve bench fuzz clean
 
 $(STAMP): requirements-dev.txt pyproject.toml bindings/asyncio/pyproject.toml bindings/trio/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,11 @@ bench: $(STAMP) $(NODE_BENCH)
 	$(BIN)/python benchmarks/core.py
 	$(BIN)/python benchmarks/protocol.py
 	$(BIN)/python benchmarks/fanout.py --rounds 3
+
+## fuzz: a million generated inputs at each binding over real sockets (minutes; not part of
+## `make test`); prints inputs, crashes, leaked sockets and sessions, RSS (fuzz/README.md)
+fuzz: $(STAMP)
+	$(BIN)/python fuzz/run.py
 
 clean:
 	rm -rf $(VENV) benchmarks/node/node_modules examples/web/node_modules \
