@@ -21,6 +21,10 @@ __all__ = ["TransportDriver"]
 
 logger = logging.getLogger("sansio_rooms")
 
+#: After a graceful shutdown that ends the process: how long the connections may take to
+#: write their last answers and close frames.
+FLUSH_TIMEOUT = 1.0
+
 
 class TransportDriver(abc.ABC):
     """Transports in, the machine's outputs performed, the timer re-armed.
@@ -78,6 +82,26 @@ class TransportDriver(abc.ABC):
     def _begin_shutdown_threadsafe(self, then: Callable[[], None] | None = None) -> None:
         """``_begin_shutdown`` from a signal handler or another thread (the loop's way);
         with ``then``, the whole graceful shutdown, then ``then()``."""
+
+    @abc.abstractmethod
+    async def _sleep(self, seconds: float) -> None:
+        """Let ``seconds`` pass (the loop's sleep)."""
+
+    @abc.abstractmethod
+    async def shutdown(self, timeout: float = 5.0) -> None:
+        """The binding's graceful shutdown."""
+
+    async def _shutdown_then(self, then: Callable[[], None]) -> None:
+        """The graceful shutdown, then ``then()`` (the signal's default action, which ends
+        the process): first the last answers and close frames, written by the connections'
+        own tasks, which end once written (or the client is gone), within a bound."""
+        try:
+            await self.shutdown()
+            deadline = self.now() + FLUSH_TIMEOUT
+            while self._connections and self.now() < deadline:
+                await self._sleep(0.01)
+        finally:
+            then()
 
     # -- machine plumbing ------------------------------------------------------------------------
 

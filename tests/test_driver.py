@@ -67,6 +67,12 @@ class Driver(ServerDriver):
     def _begin_shutdown_threadsafe(self, then: Any = None) -> None:
         self._begin_shutdown()
 
+    async def _sleep(self, seconds: float) -> None:
+        self.clock += seconds
+
+    async def shutdown(self, timeout: float = 5.0) -> None:
+        self._begin_shutdown()
+
     def settle(self, rounds: int = 20) -> None:
         for _ in range(rounds):
             tasks, self.tasks = self.tasks, []

@@ -16,6 +16,7 @@ from sansio_rooms import (
     HttpResponse,
     LocalProtocolError,
 )
+from sansio_rooms._transport_driver import FLUSH_TIMEOUT
 
 
 class Driver(EngineIODriver):
@@ -35,6 +36,12 @@ class Driver(EngineIODriver):
         self.timer = when
 
     def _begin_shutdown_threadsafe(self, then: Any = None) -> None:
+        self._begin_shutdown()
+
+    async def _sleep(self, seconds: float) -> None:
+        self.clock += seconds
+
+    async def shutdown(self, timeout: float = 5.0) -> None:
         self._begin_shutdown()
 
     def settle(self) -> None:
@@ -242,3 +249,18 @@ def test_shutdown_closes_every_session_and_heartbeats_run_on_the_clock(
     assert ws.closed_with == other.closed_with == 1000
     reasons = [event[2] for event in seen if event[0] == "disconnect"]
     assert reasons == ["server shutting down", "server shutting down"]
+
+
+def test_a_shutdown_that_ends_the_process_waits_for_the_last_writes_within_a_bound() -> None:
+    driver, seen = echo_server()
+    ws = WebSocket(driver)
+    ended: list[float] = []
+    driver._connections = 1  # a connection still writing its last frames, for ever
+    driver._spawn(driver._shutdown_then(lambda: ended.append(driver.clock)))
+    driver.settle()
+    assert ws.closed_with == 1000 and seen[-1][2] == "server shutting down"
+    assert ended == [pytest.approx(FLUSH_TIMEOUT, abs=0.011)]  # it gave up waiting at 1 s
+    driver._connections = 0
+    driver._spawn(driver._shutdown_then(lambda: ended.append(driver.clock)))
+    driver.settle()
+    assert ended[1] == ended[0]  # nothing left to write: at once

@@ -22,10 +22,6 @@ __all__ = ["AsyncEngineIOServer", "AsyncServer"]
 
 logger = logging.getLogger("sansio_rooms")
 
-#: After a graceful shutdown that ends the process: how long the connections may take to
-#: write their last answers and close frames.
-_FLUSH_TIMEOUT = 1.0
-
 
 class _Waiter:
     __slots__ = ("_future",)
@@ -86,16 +82,8 @@ class _LoopServer(TransportDriver):
         else:
             loop.call_soon_threadsafe(lambda: loop.create_task(self._shutdown_then(then)))
 
-    async def _shutdown_then(self, then: Callable[[], None]) -> None:
-        try:
-            await self.shutdown()
-            # The last answers and close frames are written by the connections' own tasks:
-            # they end once written (or the client is gone), within a bound.
-            deadline = self.now() + _FLUSH_TIMEOUT
-            while self._connections and self.now() < deadline:
-                await asyncio.sleep(0.01)
-        finally:
-            then()
+    async def _sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
 
     def _new_waiter(self) -> _Waiter:
         return _Waiter(self._event_loop)

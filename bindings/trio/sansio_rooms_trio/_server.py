@@ -33,10 +33,6 @@ __all__ = ["AsyncEngineIOServer", "AsyncServer"]
 
 logger = logging.getLogger("sansio_rooms")
 
-#: After a graceful shutdown that ends the process: how long the connections may take to
-#: write their last answers and close frames.
-_FLUSH_TIMEOUT = 1.0
-
 
 class _Waiter:
     __slots__ = ("_event", "_value")
@@ -141,16 +137,8 @@ class _LoopServer(TransportDriver):
         else:
             token.run_sync_soon(nursery.start_soon, self._shutdown_then, then)
 
-    async def _shutdown_then(self, then: Callable[[], None]) -> None:
-        try:
-            await self.shutdown()
-            # The last answers and close frames are written by the connections' own tasks:
-            # they end once written (or the client is gone), within a bound.
-            deadline = self.now() + _FLUSH_TIMEOUT
-            while self._connections and self.now() < deadline:
-                await trio.sleep(0.01)
-        finally:
-            then()
+    async def _sleep(self, seconds: float) -> None:
+        await trio.sleep(seconds)
 
     def _new_waiter(self) -> _Waiter:
         return _Waiter()
