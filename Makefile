@@ -69,4 +69,4 @@ fuzz: $(STAMP)
 
 clean:
 	rm -rf $(VENV) benchmarks/node/node_modules examples/web/node_modules \
-		tests/interop/node/node_modules .coverage .hypothesis .mypy_cache .ruff_cache
+		tests/interop/node/node_modules tests/cluster/node/node_modules .coverage .hypothesis .mypy_cache .ruff_cache
