@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Generator
+from collections.abc import Awaitable, Callable, Generator
 from typing import Any
 
 import pytest
@@ -22,6 +22,8 @@ from sansio_rooms import (
     UnknownSocketError,
 )
 from sansio_rooms._driver import CONNECT_REPLY_GAP
+
+from ._hand_driver import HandDriven
 
 
 class _Yield:
@@ -42,52 +44,11 @@ class _Waiter:
         return self.value
 
 
-class Driver(ServerDriver):
-    """A server driven by hand: ``settle()`` runs the spawned coroutines until they all wait,
-    ``advance(seconds)`` moves the clock and fires the timer."""
-
-    def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
-        self.clock = 0.0
-        self.timer: float | None = None
-        self.tasks: list[Coroutine[Any, Any, Any]] = []
-
-    def now(self) -> float:
-        return self.clock
-
-    def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
-        self.tasks.append(coroutine)
-
-    def _schedule(self, when: float | None) -> None:
-        self.timer = when
+class Driver(HandDriven, ServerDriver):
+    """A server driven by hand (see :class:`HandDriven`)."""
 
     def _new_waiter(self) -> _Waiter:
         return _Waiter()
-
-    def _begin_shutdown_threadsafe(self, then: Any = None) -> None:
-        self._begin_shutdown()
-
-    async def _sleep(self, seconds: float) -> None:
-        self.clock += seconds
-
-    async def shutdown(self, timeout: float = 5.0) -> None:
-        self._begin_shutdown()
-
-    def settle(self, rounds: int = 20) -> None:
-        for _ in range(rounds):
-            tasks, self.tasks = self.tasks, []
-            for task in tasks:
-                try:
-                    task.send(None)
-                except StopIteration:
-                    continue
-                self.tasks.append(task)
-
-    def advance(self, seconds: float) -> None:
-        self.clock += seconds
-        if self.timer is not None and self.timer <= self.clock:
-            self._on_timer()
-        self.settle()
 
     def start(self, coroutine: Awaitable[Any]) -> Callable[[], Any]:
         """Run a coroutine of the test as a task; returns a function giving its result."""

@@ -4,7 +4,6 @@ driven by hand: a list of coroutines stepped until they wait, a clock that is a 
 from __future__ import annotations
 
 import logging
-from collections.abc import Coroutine
 from typing import Any
 
 import pytest
@@ -18,47 +17,11 @@ from sansio_rooms import (
 )
 from sansio_rooms._transport_driver import FLUSH_TIMEOUT
 
+from ._hand_driver import HandDriven
 
-class Driver(EngineIODriver):
-    def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
-        self.clock = 0.0
-        self.timer: float | None = None
-        self.tasks: list[Coroutine[Any, Any, Any]] = []
 
-    def now(self) -> float:
-        return self.clock
-
-    def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
-        self.tasks.append(coroutine)
-
-    def _schedule(self, when: float | None) -> None:
-        self.timer = when
-
-    def _begin_shutdown_threadsafe(self, then: Any = None) -> None:
-        self._begin_shutdown()
-
-    async def _sleep(self, seconds: float) -> None:
-        self.clock += seconds
-
-    async def shutdown(self, timeout: float = 5.0) -> None:
-        self._begin_shutdown()
-
-    def settle(self) -> None:
-        while self.tasks:
-            tasks, self.tasks = self.tasks, []
-            for task in tasks:
-                try:
-                    task.send(None)
-                except StopIteration:
-                    continue
-                self.tasks.append(task)  # pragma: no cover - these handlers never wait
-
-    def advance(self, seconds: float) -> None:
-        self.clock += seconds
-        if self.timer is not None and self.timer <= self.clock:
-            self._on_timer()
-        self.settle()
+class Driver(HandDriven, EngineIODriver):
+    """An Engine.IO server driven by hand (see :class:`HandDriven`)."""
 
 
 class WebSocket:
