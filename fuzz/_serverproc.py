@@ -185,9 +185,7 @@ class ServerProcess:
                 with contextlib.suppress(ProcessLookupError):
                     process.kill()
                 await process.wait()
-        if self._log is not None:
-            self._log.close()
-            self._log = None
+        self._close_log()
         return process.returncode
 
     async def kill(self) -> None:
@@ -196,6 +194,9 @@ class ServerProcess:
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
             await process.wait()
+        self._close_log()
+
+    def _close_log(self) -> None:
         if self._log is not None:
             self._log.close()
             self._log = None
