@@ -11,6 +11,22 @@ from ._asgi import ASGIAppBase as ASGIAppBase
 from ._asgi import PendingResponse as PendingResponse
 from ._asgi import PreparedFrame as PreparedFrame
 from ._asgi import respond as respond
+from ._cluster import ClusterMachine as ClusterMachine
+from ._cluster import ClusterOutput as ClusterOutput
+from ._cluster import MessageDropped as MessageDropped
+from ._cluster import Publish as Publish
+from ._cluster import RequestCompleted as RequestCompleted
+from ._cluster import ServerSideEvent as ServerSideEvent
+from ._cluster import Subscribe as Subscribe
+from ._cluster import Unsubscribe as Unsubscribe
+from ._cluster_driver import ClusterAdapter as ClusterAdapter
+from ._cluster_driver import ClusterHealth as ClusterHealth
+from ._cluster_driver import ClusterRequestTimeout as ClusterRequestTimeout
+from ._cluster_driver import ClusterUnavailableError as ClusterUnavailableError
+from ._cluster_driver import RemoteSocket as RemoteSocket
+from ._cluster_wire import EMITTER_UID as EMITTER_UID
+from ._cluster_wire import ClusterMessageType as ClusterMessageType
+from ._cluster_wire import RequestType as RequestType
 from ._driver import AckTimeoutError as AckTimeoutError
 from ._driver import BroadcastOperator as BroadcastOperator
 from ._driver import Handshake as Handshake
@@ -75,6 +91,7 @@ from ._names import normalize_namespace as normalize_namespace
 from ._names import normalize_room as normalize_room
 from ._names import normalize_rooms as normalize_rooms
 from ._outputs import AckCompleted as AckCompleted
+from ._outputs import AckReceived as AckReceived
 from ._outputs import Connected as Connected
 from ._outputs import Deliveries as Deliveries
 from ._outputs import Output as Output
@@ -101,6 +118,7 @@ from ._state import SocketState as SocketState
 from ._transport_driver import TransportDriver as TransportDriver
 
 __all__ = [
+    "EMITTER_UID",
     "ENGINEIO_EVENTS",
     "MAX_ACK_ID",
     "RECORD_SEPARATOR",
@@ -111,10 +129,18 @@ __all__ = [
     "Accept",
     "Ack",
     "AckCompleted",
+    "AckReceived",
     "AckTimeoutError",
     "BeginDisconnect",
     "BroadcastOperator",
     "CloseRoom",
+    "ClusterAdapter",
+    "ClusterHealth",
+    "ClusterMachine",
+    "ClusterMessageType",
+    "ClusterOutput",
+    "ClusterRequestTimeout",
+    "ClusterUnavailableError",
     "Connect",
     "ConnectRequest",
     "Connected",
@@ -143,14 +169,19 @@ __all__ = [
     "Join",
     "Leave",
     "LocalProtocolError",
+    "MessageDropped",
     "MessageReceived",
     "Namespace",
     "Operation",
     "Output",
     "PendingResponse",
     "PreparedFrame",
+    "Publish",
     "Refuse",
     "RemoteProtocolError",
+    "RemoteSocket",
+    "RequestCompleted",
+    "RequestType",
     "Room",
     "RoomCreated",
     "RoomDeleted",
@@ -163,6 +194,7 @@ __all__ = [
     "ServerDriver",
     "ServerMachine",
     "ServerOutput",
+    "ServerSideEvent",
     "SessionClosed",
     "SessionOpened",
     "SessionState",
@@ -176,10 +208,12 @@ __all__ = [
     "SocketState",
     "SocketsJoin",
     "SocketsLeave",
+    "Subscribe",
     "TimePassed",
     "TransportDriver",
     "TransportOutput",
     "UnknownSocketError",
+    "Unsubscribe",
     "WebSocketAccept",
     "WebSocketClose",
     "WebSocketReject",

@@ -11,7 +11,7 @@ import heapq
 from typing import Any
 
 from ._errors import LocalProtocolError
-from ._outputs import AckCompleted, Output
+from ._outputs import AckCompleted, AckReceived, Output
 
 __all__ = ["AckTracker", "check_time"]
 
@@ -24,12 +24,13 @@ def check_time(name: str, value: object) -> float:
 
 
 class _PendingAck:
-    __slots__ = ("nsp", "remaining", "responses")
+    __slots__ = ("each", "nsp", "remaining", "responses")
 
-    def __init__(self, nsp: str, remaining: dict[str, None]) -> None:
+    def __init__(self, nsp: str, remaining: dict[str, None], each: bool) -> None:
         self.nsp = nsp
         self.remaining = remaining
         self.responses: list[Any] = []
+        self.each = each
 
 
 class AckTracker:
@@ -48,9 +49,18 @@ class AckTracker:
         self._last_id += 1
         return self._last_id
 
-    def expect(self, nsp: str, ack_id: int, recipients: dict[str, None], deadline: float) -> None:
-        """Wait for one answer from each of ``recipients`` (the dict is kept and consumed)."""
-        self._pending[ack_id] = _PendingAck(nsp, recipients)
+    def expect(
+        self,
+        nsp: str,
+        ack_id: int,
+        recipients: dict[str, None],
+        deadline: float,
+        *,
+        each_response: bool = False,
+    ) -> None:
+        """Wait for one answer from each of ``recipients`` (the dict is kept and consumed).
+        With ``each_response``, every answer is also reported as it comes (:class:`AckReceived`)."""
+        self._pending[ack_id] = _PendingAck(nsp, recipients, each_response)
         heapq.heappush(self._deadlines, (deadline, ack_id))
 
     def receive(self, nsp: str, sid: str, ack_id: int, response: Any) -> list[Output]:
@@ -62,19 +72,25 @@ class AckTracker:
             return []
         del pending.remaining[sid]
         pending.responses.append(response)
+        outputs: list[Output] = (
+            [AckReceived(nsp=nsp, ack_id=ack_id, sid=sid, response=response)]
+            if pending.each
+            else []
+        )
         if pending.remaining:
-            return []
+            return outputs
         del self._pending[ack_id]
         if len(self._deadlines) > 2 * len(self._pending) + 64:
             # Completed early, their deadlines linger in the heap: compact it now and then,
             # so that a host that rarely calls advance() does not keep them all.
             self._deadlines = [d for d in self._deadlines if d[1] in self._pending]
             heapq.heapify(self._deadlines)
-        return [
+        outputs.append(
             AckCompleted(
                 nsp=nsp, ack_id=ack_id, responses=tuple(pending.responses), timed_out=False
             )
-        ]
+        )
+        return outputs
 
     def next_deadline(self) -> float | None:
         """The earliest deadline still pending, or ``None``."""

@@ -24,10 +24,26 @@ import attrs
 from . import _engineio_server as eio
 from . import _server as sio
 from ._app import ConnectionRefusedError, Handlers, Selection
+from ._cluster import (
+    MessageDropped,
+    Publish,
+    RequestCompleted,
+    ServerSideEvent,
+    Subscribe,
+    Unsubscribe,
+)
+from ._cluster_driver import (
+    SERVER_SIDE_EMIT_TIMEOUT,
+    ClusterAdapter,
+    ClusterDriving,
+    RemoteSocket,
+    timed_out,
+)
 from ._errors import InvalidStateError, SansioRoomsError, UnknownSocketError
 from ._names import Room, normalize_namespace
 from ._outputs import (
     AckCompleted,
+    AckReceived,
     Connected,
     Deliveries,
     RoomCreated,
@@ -37,7 +53,7 @@ from ._outputs import (
     SocketDisconnected,
     SocketDisconnecting,
 )
-from ._socketio import SioPacket, SioPacketType
+from ._socketio import RESERVED_EVENTS, SioPacket, SioPacketType
 from ._transport_driver import TRANSPORT_DISPATCH, TransportDriver
 
 __all__ = ["AckTimeoutError", "BroadcastOperator", "Handshake", "ServerDriver", "Socket"]
@@ -67,9 +83,9 @@ class AckTimeoutError(SansioRoomsError, TimeoutError):
 class Waiter(Protocol):
     """A one-shot result, set once from synchronous code and awaited by one task."""
 
-    def set(self, value: AckCompleted) -> None: ...
+    def set(self, value: Any) -> None: ...
 
-    async def wait(self) -> AckCompleted: ...
+    async def wait(self) -> Any: ...
 
 
 async def _call(handler: Callable[..., Any], *args: Any) -> Any:
@@ -133,16 +149,77 @@ class BroadcastOperator:
         return self
 
     async def emit(self, event: str, *args: Any) -> None:
-        """Send ``event`` with ``args`` to every selected socket, each once."""
-        self._server._emit(self._selection, None, event, args)
+        """Send ``event`` with ``args`` to every selected socket, each once (on every server
+        of a cluster, unless ``local``)."""
+        server = self._server
+        selection = self._selection
+        if server._cluster_selection(selection):
+            assert server.cluster is not None
+            SioPacket(type=SioPacketType.EVENT, nsp=selection.nsp, data=[event, *args])
+            server._run(
+                server.cluster.broadcast(
+                    selection.nsp,
+                    event,
+                    *args,
+                    rooms=selection.rooms,
+                    except_=self._except_remote(),
+                    volatile=selection.volatile_flag,
+                    compress=selection.compress_flag,
+                )
+            )
+        server._emit(selection, None, event, args)
+
+    def _except_remote(self) -> tuple[Room, ...]:
+        # Node puts the sender of socket.to(...) in "except": its id room is only here.
+        selection = self._selection
+        if selection.sender is None:
+            return selection.except_rooms
+        return (*selection.except_rooms, selection.sender)
 
     async def emit_with_ack(self, event: str, *args: Any) -> list[Any]:
         """Send and wait for one answer per recipient (``.timeout(seconds)`` is required);
-        returns the first argument of each answer, in arrival order. Raises
-        :class:`AckTimeoutError` (with ``.responses``) if some did not answer in time."""
-        responses = await self._server._emit_with_ack(
-            self._selection, None, event, args, whole_response=False
-        )
+        returns the first argument of each answer, in arrival order (in a cluster: this
+        server's clients first). Raises :class:`AckTimeoutError` (with ``.responses``) if
+        some did not answer in time."""
+        server = self._server
+        selection = self._selection
+        if not server._cluster_selection(selection):
+            responses = await server._emit_with_ack(
+                selection, None, event, args, whole_response=False
+            )
+            return list(responses)
+        cluster = server.cluster
+        assert cluster is not None
+        timeout = selection.timeout_seconds
+        if timeout is None:
+            raise TypeError("set a timeout for acknowledgements: .timeout(seconds)")
+        SioPacket(type=SioPacketType.EVENT, nsp=selection.nsp, data=[event, *args])
+
+        def start(servers: int) -> tuple[str, list[Any]]:
+            return cluster.broadcast_with_ack(
+                selection.nsp,
+                event,
+                *args,
+                rooms=selection.rooms,
+                except_=self._except_remote(),
+                volatile=selection.volatile_flag,
+                compress=selection.compress_flag,
+                servers=servers,
+                now=server.now(),
+                timeout=timeout,
+            )
+
+        request_id, remote = await server._start_request(start, selection.nsp)
+        try:
+            local = await server._emit_with_ack_completed(
+                selection, None, event, args, whole_response=False
+            )
+            completed: RequestCompleted = await remote.wait()
+        finally:
+            server._forget_request(request_id)
+        responses = (*local.responses, *completed.responses)
+        if local.timed_out or completed.timed_out:
+            raise AckTimeoutError(responses)
         return list(responses)
 
     def _selected(self) -> tuple[str, ...]:
@@ -151,30 +228,138 @@ class BroadcastOperator:
         selected = namespace.members_of(selection.rooms, except_=selection.except_rooms)
         return tuple(sid for sid in selected if sid != selection.sender)
 
-    async def fetch_sockets(self) -> list[Socket]:
-        """The selected sockets (on this server)."""
-        nsp = self._selection.nsp
-        sockets = (self._server.get_socket(sid, nsp) for sid in self._selected())
-        return [socket for socket in sockets if socket is not None]
+    async def fetch_sockets(self) -> list[Socket | RemoteSocket]:
+        """The selected sockets: this server's as :class:`Socket`, other servers' (in a
+        cluster, unless ``local``) as :class:`RemoteSocket`. Raises
+        :class:`ClusterRequestTimeout` if a server did not answer in time."""
+        server = self._server
+        selection = self._selection
+        nsp = selection.nsp
+        sockets = (server.get_socket(sid, nsp) for sid in self._selected())
+        found: list[Socket | RemoteSocket] = [s for s in sockets if s is not None]
+        if not server._cluster_selection(selection):
+            return found
+        cluster = server.cluster
+        assert cluster is not None
+        completed = await server._request(
+            lambda servers: cluster.fetch_sockets(
+                nsp,
+                rooms=selection.rooms,
+                except_=self._except_remote(),
+                servers=servers,
+                now=server.now(),
+            ),
+            nsp,
+        )
+        if completed.timed_out:
+            raise timed_out("fetch_sockets", completed)
+        found += (RemoteSocket(server, nsp, details) for details in completed.responses)
+        return found
 
     async def sockets_join(self, rooms: Iterable[Room] | Room) -> None:
-        """Every selected socket joins ``rooms``."""
-        namespace = self._server.machine.engine.namespace(self._selection.nsp)
-        namespace.sockets_join(rooms, sids=self._selected())
+        """Every selected socket joins ``rooms`` (on every server of a cluster)."""
+        server = self._server
+        selection = self._selection
+        if server._cluster_selection(selection):
+            assert server.cluster is not None
+            server._run(
+                server.cluster.sockets_join(
+                    selection.nsp, rooms, rooms=selection.rooms, except_=self._except_remote()
+                )
+            )
+        namespace = server.machine.engine.namespace(selection.nsp)
+        server._run_if_any(namespace.sockets_join(rooms, sids=self._selected()))
 
     async def sockets_leave(self, rooms: Iterable[Room] | Room) -> None:
-        """Every selected socket leaves ``rooms``."""
-        namespace = self._server.machine.engine.namespace(self._selection.nsp)
-        namespace.sockets_leave(rooms, sids=self._selected())
+        """Every selected socket leaves ``rooms`` (on every server of a cluster)."""
+        server = self._server
+        selection = self._selection
+        if server._cluster_selection(selection):
+            assert server.cluster is not None
+            server._run(
+                server.cluster.sockets_leave(
+                    selection.nsp, rooms, rooms=selection.rooms, except_=self._except_remote()
+                )
+            )
+        namespace = server.machine.engine.namespace(selection.nsp)
+        server._run_if_any(namespace.sockets_leave(rooms, sids=self._selected()))
 
     async def disconnect_sockets(self, close: bool = False) -> None:
-        """Disconnect every selected socket (``close``: their whole connections)."""
+        """Disconnect every selected socket (``close``: their whole connections), on every
+        server of a cluster."""
         server = self._server
+        selection = self._selection
+        if server._cluster_selection(selection):
+            assert server.cluster is not None
+            server._run(
+                server.cluster.disconnect_sockets(
+                    selection.nsp,
+                    rooms=selection.rooms,
+                    except_=self._except_remote(),
+                    close=close,
+                )
+            )
         server._run(
             server.machine.disconnect_sockets(
-                self._selection.nsp, server.now(), sids=self._selected(), close_connection=close
+                selection.nsp, server.now(), sids=self._selected(), close_connection=close
             )
         )
+
+    async def all_rooms(self) -> set[Room]:
+        """Every room of the namespace (socket id rooms too), on every server of a cluster
+        (not with the sharded adapter, which has no such request)."""
+        server = self._server
+        selection = self._selection
+        rooms: set[Room] = set(server.machine.engine.namespace(selection.nsp).rooms())
+        if not server._cluster_selection(selection):
+            return rooms
+        cluster = server.cluster
+        assert cluster is not None
+        completed = await server._request(
+            lambda servers: cluster.all_rooms(selection.nsp, servers=servers, now=server.now()),
+            selection.nsp,
+        )
+        if completed.timed_out:
+            raise timed_out("all_rooms", completed)
+        rooms.update(completed.responses)
+        return rooms
+
+    async def server_side_emit(self, event: str, *args: Any) -> None:
+        """Send ``event`` to the other servers of the cluster (their ``on_server_side``
+        handlers), not to clients. Without a cluster, nobody gets it."""
+        server = self._server
+        _check_server_side_event(event)
+        if server.cluster is not None:
+            server._run(server.cluster.server_side_emit(self._selection.nsp, event, *args))
+
+    async def server_side_emit_with_ack(self, event: str, *args: Any) -> list[Any]:
+        """``server_side_emit``, waiting for one answer per other server (``.timeout()``,
+        default 5 s as in Node). Raises :class:`ClusterRequestTimeout` (with
+        ``.responses``) if some did not answer in time."""
+        server = self._server
+        _check_server_side_event(event)
+        cluster = server.cluster
+        if cluster is None:
+            return []
+        nsp = self._selection.nsp
+        timeout = self._selection.timeout_seconds
+        wait = SERVER_SIDE_EMIT_TIMEOUT if timeout is None else timeout
+        completed = await server._request(
+            lambda servers: cluster.server_side_emit_with_ack(
+                nsp, event, *args, servers=servers, now=server.now(), timeout=wait
+            ),
+            nsp,
+        )
+        if completed.timed_out:
+            raise timed_out("server_side_emit", completed)
+        return list(completed.responses)
+
+
+def _check_server_side_event(event: object) -> None:
+    if type(event) is not str:
+        raise TypeError(f"an event name is a string, not {event!r}")
+    if event in RESERVED_EVENTS:
+        raise ValueError(f"{event!r} is a reserved event name")
 
 
 class Socket:
@@ -217,11 +402,15 @@ class Socket:
 
     def join(self, rooms: Iterable[Room] | Room) -> None:
         """Join one room or several. Raises once the socket has disconnected."""
-        self.server.machine.engine.namespace(self.nsp).join(self.sid, rooms)
+        self.server._run_if_any(
+            self.server.machine.engine.namespace(self.nsp).join(self.sid, rooms)
+        )
 
     def leave(self, rooms: Iterable[Room] | Room) -> None:
         """Leave one room or several; a room not joined is a no-op."""
-        self.server.machine.engine.namespace(self.nsp).leave(self.sid, rooms)
+        self.server._run_if_any(
+            self.server.machine.engine.namespace(self.nsp).leave(self.sid, rooms)
+        )
 
     async def emit(self, event: str, *args: Any) -> None:
         """Send ``event`` with ``args`` to this client. From the ``connect`` handler, the
@@ -278,18 +467,22 @@ class Socket:
         )
 
 
-class ServerDriver(TransportDriver):
+class ServerDriver(TransportDriver, ClusterDriving):
     """The loop-independent body of a binding's server (see the module docstring).
 
     ``max_buffer``: how many frames may wait for a slow WebSocket before it is disconnected;
-    the other options go to :class:`ServerMachine`.
+    ``adapter``: a binding's cluster adapter (Redis), which makes this server one of a
+    cluster; the other options go to :class:`ServerMachine`.
     """
 
     machine: sio.ServerMachine
 
-    def __init__(self, *, max_buffer: int = 1024, **options: Any) -> None:
+    def __init__(
+        self, *, max_buffer: int = 1024, adapter: ClusterAdapter | None = None, **options: Any
+    ) -> None:
         super().__init__(max_buffer=max_buffer)
         self.machine = sio.ServerMachine(**options)
+        self._init_cluster(adapter)
         self.handlers = Handlers()
         self._sockets: dict[tuple[str, str], Socket] = {}
         self._ack_waiters: dict[int, Waiter] = {}
@@ -305,7 +498,7 @@ class ServerDriver(TransportDriver):
 
     def on(self, event: str, namespace: str = "/") -> Callable[[F], F]:
         """Decorator: ``@server.on("chat")`` registers a handler (and the namespace)."""
-        self.machine.add_namespace(namespace)
+        self._cluster_namespace(self.machine.add_namespace(namespace))
         return self.handlers.on(event, namespace)
 
     def event(self, handler: F) -> F:
@@ -316,6 +509,8 @@ class ServerDriver(TransportDriver):
 
     def of(self, namespace: str) -> BroadcastOperator:
         nsp = self.machine.add_namespace(normalize_namespace(namespace))
+        if self.cluster is not None:
+            self._cluster_namespace(nsp)
         return BroadcastOperator(self, Selection(nsp=nsp))
 
     def to(self, rooms: Iterable[Room] | Room) -> BroadcastOperator:
@@ -354,8 +549,17 @@ class ServerDriver(TransportDriver):
     async def disconnect_sockets(self, close: bool = False) -> None:
         await self.of("/").disconnect_sockets(close)
 
-    async def fetch_sockets(self) -> list[Socket]:
+    async def fetch_sockets(self) -> list[Socket | RemoteSocket]:
         return await self.of("/").fetch_sockets()
+
+    async def all_rooms(self) -> set[Room]:
+        return await self.of("/").all_rooms()
+
+    async def server_side_emit(self, event: str, *args: Any) -> None:
+        await self.of("/").server_side_emit(event, *args)
+
+    async def server_side_emit_with_ack(self, event: str, *args: Any) -> list[Any]:
+        return await self.of("/").server_side_emit_with_ack(event, *args)
 
     def get_socket(self, sid: str, namespace: str = "/") -> Socket | None:
         """The socket ``sid`` of ``namespace``, if it is here."""
@@ -495,8 +699,47 @@ class ServerDriver(TransportDriver):
                 self._run(self.machine.finish_disconnect(socket.nsp, socket.sid))
 
     def _on_ack_completed(self, output: AckCompleted) -> None:
-        # Every broadcast with acks goes through _emit_with_ack, which registers its waiter.
+        cluster = self.cluster
+        if cluster is not None and cluster.relays(output.ack_id):
+            self._run(cluster.relay_ack(output))
+            return
+        # Every other broadcast with acks goes through _emit_with_ack, which registers its
+        # waiter.
         self._ack_waiters.pop(output.ack_id).set(output)
+
+    def _on_ack_received(self, output: AckReceived) -> None:
+        # Only the cluster asks for each answer (another server's broadcast, relayed).
+        assert self.cluster is not None
+        self._run(self.cluster.relay_ack(output))
+
+    def _on_room_created(self, output: RoomCreated) -> None:
+        if self.cluster is not None:
+            self._run(self.cluster.room_created(output))
+
+    def _on_room_deleted(self, output: RoomDeleted) -> None:
+        if self.cluster is not None:
+            self._run(self.cluster.room_deleted(output))
+
+    def _run_if_any(self, outputs: list[Any]) -> None:
+        """Perform what a room change reported (room notices: only in a cluster that
+        follows rooms)."""
+        if outputs:
+            self._run(outputs)
+
+    def _next_deadline(self) -> float | None:
+        when = self.machine.next_deadline()
+        if self.cluster is None:
+            return when
+        other = self.cluster.next_deadline()
+        if when is None or (other is not None and other < when):
+            return other
+        return when
+
+    def _advance(self, now: float) -> list[Any]:
+        outputs: list[Any] = self.machine.advance(now)
+        if self.cluster is not None:
+            outputs += self.cluster.advance(now)
+        return outputs
 
     def _on_session_opened(self, output: eio.SessionOpened) -> None:
         self._queries[output.eio_sid] = output.query
@@ -534,6 +777,22 @@ class ServerDriver(TransportDriver):
         *,
         whole_response: bool,
     ) -> tuple[Any, ...]:
+        completed = await self._emit_with_ack_completed(
+            selection, sids, event, args, whole_response=whole_response
+        )
+        if completed.timed_out:
+            raise AckTimeoutError(completed.responses)
+        return completed.responses
+
+    async def _emit_with_ack_completed(
+        self,
+        selection: Selection,
+        sids: Iterable[str] | None,
+        event: str,
+        args: Any,
+        *,
+        whole_response: bool,
+    ) -> AckCompleted:
         timeout = selection.timeout_seconds
         if timeout is None:
             raise TypeError("set a timeout for acknowledgements: .timeout(seconds)")
@@ -556,10 +815,8 @@ class ServerDriver(TransportDriver):
         waiter = self._new_waiter()
         self._ack_waiters[deliveries.ack_id] = waiter
         self._run(outputs)
-        completed = await waiter.wait()
-        if completed.timed_out:
-            raise AckTimeoutError(completed.responses)
-        return completed.responses
+        completed: AckCompleted = await waiter.wait()
+        return completed
 
     def _begin_shutdown(self) -> None:
         """Every client is told "server shutting down"; the handlers are started."""
@@ -579,12 +836,21 @@ ServerDriver._dispatch = {
     AckCompleted: ServerDriver._on_ack_completed,
     eio.SessionOpened: ServerDriver._on_session_opened,
     eio.SessionClosed: ServerDriver._on_session_closed,
-    # Known, and nothing to do here: the recipients of an emit, room notices (off by
-    # default), the disconnect's last word (handled by _run_disconnect).
+    AckReceived: ServerDriver._on_ack_received,
+    # The cluster's outputs.
+    Publish: ServerDriver._on_publish,
+    Subscribe: ServerDriver._on_subscribe,
+    Unsubscribe: ServerDriver._on_subscribe,
+    MessageDropped: ServerDriver._on_message_dropped,
+    RequestCompleted: ServerDriver._on_request_completed,
+    ServerSideEvent: ServerDriver._on_server_side_event,
+    # Room notices are on only in a cluster that follows rooms (sharded, dynamic).
+    RoomCreated: ServerDriver._on_room_created,
+    RoomDeleted: ServerDriver._on_room_deleted,
+    # Known, and nothing to do here: the recipients of an emit, room notices, the
+    # disconnect's last word (handled by _run_disconnect).
     Deliveries: _ignore,
     SocketDisconnected: _ignore,
-    RoomCreated: _ignore,
     RoomJoined: _ignore,
     RoomLeft: _ignore,
-    RoomDeleted: _ignore,
 }

@@ -144,6 +144,11 @@ class Namespace:
             raise self._unknown(sid)
         return state
 
+    def has_socket(self, sid: object) -> bool:
+        """True if ``sid`` is a socket of the namespace, in any state (a room name that is
+        not a socket id gives False)."""
+        return type(sid) is str and sid in self._rooms_of
+
     def is_connected(self, sid: str) -> bool:
         """True if ``sid`` is connected and receives broadcasts."""
         return _check_sid(sid) in self._receiving
@@ -360,12 +365,15 @@ class Namespace:
         volatile: bool = False,
         compress: bool = True,
         local: bool = False,
+        each_response: bool = False,
     ) -> list[Output]:
         """``emit``, expecting one acknowledgement per recipient within ``timeout`` seconds.
 
         Returns the :class:`Deliveries` (with its ``ack_id``), followed at once by an
         :class:`AckCompleted` with no responses when nobody was selected. Feed answers to
-        ``ack``; ``advance`` completes it at the deadline with the answers so far.
+        ``ack``; ``advance`` completes it at the deadline with the answers so far. With
+        ``each_response``, ``ack`` also reports every answer as it comes
+        (:class:`AckReceived`), as a cluster relays them one by one.
         """
         deadline = check_time("now", now) + check_time("timeout", timeout)
         recipients = self._select(rooms, except_, sids, sender)
@@ -384,7 +392,9 @@ class Namespace:
                 deliveries,
                 AckCompleted(nsp=self.name, ack_id=ack_id, responses=(), timed_out=False),
             ]
-        self.engine.acks.expect(self.name, ack_id, recipients.copy(), deadline)
+        self.engine.acks.expect(
+            self.name, ack_id, recipients.copy(), deadline, each_response=each_response
+        )
         return [deliveries]
 
     def ack(self, sid: str, ack_id: int, response: Any = None) -> list[Output]:
@@ -596,7 +606,12 @@ _HANDLERS: Final[dict[type, Callable[[RoomEngine, Any], list[Output]]]] = {
     ev.Leave: lambda e, x: e.namespace(x.nsp).leave(x.sid, x.rooms),
     ev.Emit: lambda e, x: [e.namespace(x.nsp).emit(x.payload, **_selection(x), **_flags(x))],
     ev.EmitWithAck: lambda e, x: e.namespace(x.nsp).emit_with_ack(
-        x.payload, now=x.now, timeout=x.timeout, **_selection(x), **_flags(x)
+        x.payload,
+        now=x.now,
+        timeout=x.timeout,
+        each_response=x.each_response,
+        **_selection(x),
+        **_flags(x),
     ),
     ev.Ack: lambda e, x: e.namespace(x.nsp).ack(x.sid, x.ack_id, x.response),
     ev.BeginDisconnect: lambda e, x: e.namespace(x.nsp).begin_disconnect(

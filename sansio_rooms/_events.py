@@ -173,6 +173,8 @@ class EmitWithAck:
     volatile: bool = attrs.field(default=False, validator=_flag)
     compress: bool = attrs.field(default=True, validator=_flag)
     local: bool = attrs.field(default=False, validator=_flag)
+    #: Also report each answer as it comes (:class:`AckReceived`).
+    each_response: bool = attrs.field(default=False, validator=_flag)
 
 
 @final

@@ -17,6 +17,7 @@ from ._names import Room
 
 __all__ = [
     "AckCompleted",
+    "AckReceived",
     "Connected",
     "Deliveries",
     "Output",
@@ -200,6 +201,18 @@ class AckCompleted:
     timed_out: bool
 
 
+@final
+@attrs.frozen(kw_only=True)
+class AckReceived:
+    """One recipient answered a broadcast that asked for each answer as it comes
+    (``each_response``); its :class:`AckCompleted` still follows."""
+
+    nsp: str
+    ack_id: int
+    sid: str
+    response: Any
+
+
 Output: TypeAlias = (
     Deliveries
     | Connected
@@ -209,5 +222,6 @@ Output: TypeAlias = (
     | RoomDeleted
     | SocketDisconnecting
     | SocketDisconnected
+    | AckReceived
     | AckCompleted
 )

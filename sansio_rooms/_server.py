@@ -411,17 +411,26 @@ class ServerMachine:
         sids: Iterable[str] | None = None,
         sender: str | None = None,
         whole_response: bool = False,
+        each_response: bool = False,
         volatile: bool = False,
         compress: bool = True,
     ) -> list[ServerOutput]:
         """Broadcast expecting one answer per recipient; completes with
         :class:`AckCompleted`. Each response is the first ack argument, as in Socket.IO's
         broadcast acks, or the tuple of all of them with ``whole_response`` (what
-        ``socket.emit(event, callback)`` gives for a single socket)."""
+        ``socket.emit(event, callback)`` gives for a single socket). With ``each_response``
+        every answer is also reported as it arrives (:class:`AckReceived`)."""
         SioPacket(type=_EVENT, nsp=nsp, data=[event, *args])  # refuse bad input before acting
         namespace = self._namespace(nsp)
         outputs: list[Output] = namespace.emit_with_ack(
-            None, now=now, timeout=timeout, rooms=rooms, except_=except_, sids=sids, sender=sender
+            None,
+            now=now,
+            timeout=timeout,
+            rooms=rooms,
+            except_=except_,
+            sids=sids,
+            sender=sender,
+            each_response=each_response,
         )
         deliveries = outputs[0]
         assert isinstance(deliveries, Deliveries) and deliveries.ack_id is not None

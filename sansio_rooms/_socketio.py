@@ -19,6 +19,7 @@ host builds wrongly raises :class:`LocalProtocolError` when it is built.
 
 from __future__ import annotations
 
+import datetime
 import enum
 import json
 import json.encoder
@@ -236,7 +237,21 @@ def _make_dumps(*, ascii_only: bool, default: Callable[[Any], Any], use_c: bool)
     return py_encoder.encode
 
 
+def js_date(value: datetime.datetime) -> str:
+    """``value`` as ``Date.prototype.toJSON`` writes it: ``2026-12-01T04:55:13.975Z``."""
+    if value.tzinfo is not None:
+        value = value.astimezone(datetime.UTC)
+    return (
+        f"{value.year:04d}-{value.month:02d}-{value.day:02d}T{value.hour:02d}:"
+        f"{value.minute:02d}:{value.second:02d}.{value.microsecond // 1000:03d}Z"
+    )
+
+
 def _not_json(value: Any) -> Any:
+    if isinstance(value, datetime.datetime):
+        # A Date from a Node peer (through the cluster) reaches clients as JSON.stringify
+        # writes it; so does a datetime of the application's.
+        return js_date(value)
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 

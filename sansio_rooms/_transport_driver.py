@@ -110,14 +110,24 @@ class TransportDriver(abc.ABC):
         dispatch = self._dispatch
         for output in outputs:
             dispatch[type(output)](self, output)
-        when = self.machine.next_deadline()
+        when = self._next_deadline()
         if when != self._timer_when:
             self._timer_when = when
             self._schedule(when)
 
     def _on_timer(self) -> None:
         self._timer_when = None
-        self._run(self.machine.advance(self.now()))
+        self._run(self._advance(self.now()))
+
+    def _next_deadline(self) -> float | None:
+        """When the timer must fire next (the machine's next deadline)."""
+        when: float | None = self.machine.next_deadline()
+        return when
+
+    def _advance(self, now: float) -> list[Any]:
+        """Time is ``now``: what the machine does about it."""
+        outputs: list[Any] = self.machine.advance(now)
+        return outputs
 
     # What the transports report (the binding's readers call these).
 

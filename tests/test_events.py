@@ -22,6 +22,7 @@ from sansio_rooms import (
     Accept,
     Ack,
     AckCompleted,
+    AckReceived,
     BeginDisconnect,
     CloseRoom,
     Connect,
@@ -348,6 +349,7 @@ def test_outputs_are_frozen_values() -> None:
         RoomDeleted(nsp="/", room="x"),
         SocketDisconnecting(nsp="/", sid="a", reason="r"),
         SocketDisconnected(nsp="/", sid="a", reason="r"),
+        AckReceived(nsp="/", ack_id=0, sid="a", response=1),
         AckCompleted(nsp="/", ack_id=0, responses=(), timed_out=False),
     ]
     assert {type(output) for output in outputs} | {Deliveries} == set(OUTPUT_TYPES)
@@ -402,9 +404,17 @@ SCRIPT: list[tuple[Any, Callable[[RoomEngine], object]]] = [
         lambda e: [e.namespace("/chat").emit(PAYLOAD, except_="s1", sids=["given"])],
     ),
     (
-        EmitWithAck(nsp="/chat", payload=PAYLOAD, now=0, timeout=5, rooms="room", except_="s1"),
+        EmitWithAck(
+            nsp="/chat",
+            payload=PAYLOAD,
+            now=0,
+            timeout=5,
+            rooms="room",
+            except_="s1",
+            each_response=True,
+        ),
         lambda e: e.namespace("/chat").emit_with_ack(
-            PAYLOAD, now=0, timeout=5, rooms="room", except_="s1"
+            PAYLOAD, now=0, timeout=5, rooms="room", except_="s1", each_response=True
         ),
     ),
     (

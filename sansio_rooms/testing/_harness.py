@@ -84,6 +84,7 @@ class Harness:
             elif isinstance(output, SocketDisconnecting):
                 self.disconnecting.append(output)
             else:
+                assert isinstance(output, SocketDisconnected)  # AckReceived is never asked for
                 self.disconnected.append(output)
                 # The order is carried out: finish_disconnects() must not finish it again.
                 self.disconnecting = [

@@ -138,6 +138,11 @@ class ASGIApp(ASGIAppBase):
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                try:
+                    await self.server.start()
+                except Exception as error:
+                    await send({"type": "lifespan.startup.failed", "message": str(error)})
+                    return
                 self._chain_signals()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":

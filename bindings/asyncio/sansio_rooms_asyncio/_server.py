@@ -46,6 +46,7 @@ class _LoopServer(TransportDriver):
         self._tasks: set[asyncio.Task[Any]] = set()
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._started = False  # joined to the cluster (servers with an adapter)
 
     @property
     def _event_loop(self) -> asyncio.AbstractEventLoop:
@@ -106,12 +107,21 @@ class _LoopServer(TransportDriver):
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Any]:
-        """``async with server.running():`` — the server, shut down gracefully on exit.
-        (On asyncio nothing needs starting; the trio binding's twin opens its nursery.)"""
+        """``async with server.running():`` — the server (joined to its cluster, if it has
+        an adapter), shut down gracefully on exit."""
+        await self.start()
         try:
             yield self
         finally:
             await self.shutdown()
+
+    async def start(self) -> None:
+        """Join the cluster, if the server has an adapter: subscribed before it returns, so
+        that the other servers count this one. (The ASGI app's lifespan calls it.)"""
+        adapter = getattr(self, "adapter", None)
+        if adapter is not None and not self._started:
+            self._started = True
+            await adapter.start(self)
 
     async def shutdown(self, timeout: float = 5.0) -> None:
         """Graceful shutdown: every client is told ("server shutting down"), the
@@ -123,6 +133,10 @@ class _LoopServer(TransportDriver):
             await asyncio.wait(pending, timeout=timeout)
         self._schedule(None)
         self._timer_when = None
+        adapter = getattr(self, "adapter", None)
+        if adapter is not None and self._started:
+            self._started = False
+            await adapter.close()
 
 
 class AsyncServer(_LoopServer, ServerDriver):
