@@ -32,6 +32,10 @@ from ._driver import BroadcastOperator as BroadcastOperator
 from ._driver import Handshake as Handshake
 from ._driver import ServerDriver as ServerDriver
 from ._driver import Socket as Socket
+from ._emitter import AsyncEmitter as AsyncEmitter
+from ._emitter import AsyncEmitterOperator as AsyncEmitterOperator
+from ._emitter import Emitter as Emitter
+from ._emitter import EmitterOperator as EmitterOperator
 from ._engine import Namespace as Namespace
 from ._engine import RoomEngine as RoomEngine
 from ._engine import default_id_factory as default_id_factory
@@ -101,6 +105,9 @@ from ._outputs import RoomJoined as RoomJoined
 from ._outputs import RoomLeft as RoomLeft
 from ._outputs import SocketDisconnected as SocketDisconnected
 from ._outputs import SocketDisconnecting as SocketDisconnecting
+from ._resp import RespError as RespError
+from ._resp import RespParser as RespParser
+from ._resp import encode_command as encode_command
 from ._server import ConnectRequest as ConnectRequest
 from ._server import EventReceived as EventReceived
 from ._server import ServerMachine as ServerMachine
@@ -131,6 +138,8 @@ __all__ = [
     "AckCompleted",
     "AckReceived",
     "AckTimeoutError",
+    "AsyncEmitter",
+    "AsyncEmitterOperator",
     "BeginDisconnect",
     "BroadcastOperator",
     "CloseRoom",
@@ -153,6 +162,8 @@ __all__ = [
     "EioPacketType",
     "Emit",
     "EmitWithAck",
+    "Emitter",
+    "EmitterOperator",
     "EngineIODriver",
     "EngineIOServer",
     "EngineIOSession",
@@ -182,6 +193,8 @@ __all__ = [
     "RemoteSocket",
     "RequestCompleted",
     "RequestType",
+    "RespError",
+    "RespParser",
     "Room",
     "RoomCreated",
     "RoomDeleted",
@@ -221,6 +234,7 @@ __all__ = [
     "decode_packet",
     "decode_payload",
     "default_id_factory",
+    "encode_command",
     "encode_packet",
     "encode_payload",
     "encode_sio_packet",

@@ -92,6 +92,11 @@ class AckTracker:
         )
         return outputs
 
+    def forget(self, ack_id: int) -> None:
+        """Stop waiting for ``ack_id`` (its packet could not be sent): no answer and no
+        :class:`AckCompleted` will come for it."""
+        self._pending.pop(ack_id, None)
+
     def next_deadline(self) -> float | None:
         """The earliest deadline still pending, or ``None``."""
         deadlines = self._deadlines

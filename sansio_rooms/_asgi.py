@@ -162,8 +162,9 @@ class ASGIAppBase(abc.ABC):
                 logger.info("not in the main thread: call server.shutdown() to stop")
                 return
             self._chained.append((signum, on_signal, previous))
-        names = ", ".join(signal.Signals(signum).name for signum, _, _ in self._chained)
-        logger.info("on %s, clients are told before the ASGI server shuts down", names)
+        if self._chained:  # shutdown_signals=(): nothing chained, nothing to say
+            names = ", ".join(signal.Signals(signum).name for signum, _, _ in self._chained)
+            logger.info("on %s, clients are told before the ASGI server shuts down", names)
 
     def _unchain_signals(self) -> None:
         for signum, ours, previous in self._chained:

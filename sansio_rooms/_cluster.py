@@ -299,8 +299,13 @@ class ClusterMachine:
     def _room_subscription(self, nsp: str, room: Room, subscribed: dict[Room, str]) -> str | None:
         if room in subscribed:
             return None
-        if self.subscription_mode == "dynamic" and self.server.engine.namespace(nsp).has_socket(
-            room
+        # Dynamic mode: a socket id room has no channel of its own, unless it does not look
+        # like one to a publisher (Node's 20-character rule; our ids have 22), which then
+        # broadcasts to it on the room's channel.
+        if (
+            self.subscription_mode == "dynamic"
+            and self.server.engine.namespace(nsp).has_socket(room)
+            and not room_has_channel("dynamic", room)
         ):
             return None
         channel = subscribed[room] = f"{self._channels[nsp].base}{wire.room_channel_name(room)}#"
@@ -337,10 +342,7 @@ class ClusterMachine:
     # -- publishing what this server does ----------------------------------------------------
 
     def _message(self, nsp: str, kind: ClusterMessageType, data: dict[str, Any]) -> bytes:
-        message = {"type": int(kind), "data": data, "uid": self.uid, "nsp": nsp}
-        if kind in _MAY_CARRY_BINARY and wire.has_binary(data):
-            return wire.pack(message)
-        return wire.to_json(message).encode()
+        return sharded_message(self.uid, nsp, kind, data)
 
     def _request(self, payload: dict[str, Any]) -> bytes:
         return wire.to_json(payload).encode()
@@ -375,13 +377,7 @@ class ClusterMachine:
         return [Publish(channel=channel, payload=payload)]
 
     def _room_has_channel(self, room: Room) -> bool:
-        # Node's rule: dynamic mode gives public rooms a channel, and a 20-character string
-        # is taken for a socket id (it cannot know); dynamic-private gives every room one.
-        if self.subscription_mode == "dynamic-private":
-            return True
-        if self.subscription_mode == "static":
-            return False
-        return not (isinstance(room, str) and len(room) == 20)
+        return room_has_channel(self.subscription_mode, room)
 
     def sockets_join(
         self,
@@ -474,11 +470,14 @@ class ClusterMachine:
     def _start(
         self, kind: RequestKind, nsp: str, servers: int, now: float, timeout: float | None
     ) -> tuple[str, _Request | None, list[ClusterOutput]]:
-        """A new request waiting for ``servers`` other servers, or one already complete."""
+        """A new request waiting for ``servers`` other servers, or one already complete.
+        It waits for answers once :meth:`_track` has it, after its message was built: a call
+        that raises leaves nothing in flight (its deadline in the heap is skipped)."""
         check_time("now", now)
         if type(servers) is not int or servers < 0:
             raise LocalProtocolError(f"servers is a count of other servers, not {servers!r}")
         self._known(nsp)
+        wait = self.requests_timeout if timeout is None else check_time("timeout", timeout)
         request_id = self.id_factory()
         if servers == 0:
             done = RequestCompleted(
@@ -490,10 +489,14 @@ class ClusterMachine:
                 received=0,
             )
             return request_id, None, [done]
-        request = self._requests[request_id] = _Request(kind, nsp, servers)
-        wait = self.requests_timeout if timeout is None else check_time("timeout", timeout)
         heapq.heappush(self._deadlines, (now + wait, request_id))
-        return request_id, request, []
+        return request_id, _Request(kind, nsp, servers), []
+
+    def _track(
+        self, request_id: str, request: _Request, publish: Publish
+    ) -> tuple[str, list[ClusterOutput]]:
+        self._requests[request_id] = request
+        return request_id, [publish]
 
     def fetch_sockets(
         self,
@@ -515,14 +518,15 @@ class ClusterMachine:
         if self.sharded:
             data = {"opts": _opts(targets, except_, {}), "requestId": request_id}
             message = self._message(nsp, ClusterMessageType.FETCH_SOCKETS, data)
-            return request_id, [self._publish_sharded(channels.base, message)]
+            return self._track(request_id, request, self._publish_sharded(channels.base, message))
         payload = {
             "uid": self.uid,
             "requestId": request_id,
             "type": int(RequestType.REMOTE_FETCH),
             "opts": _opts(targets, except_, None),
         }
-        return request_id, [Publish(channel=channels.request, payload=self._request(payload))]
+        publish = Publish(channel=channels.request, payload=self._request(payload))
+        return self._track(request_id, request, publish)
 
     def all_rooms(self, nsp: str, *, servers: int, now: float) -> tuple[str, list[ClusterOutput]]:
         """Ask the other servers for every room they have (classic adapter only: Node's
@@ -535,8 +539,8 @@ class ClusterMachine:
         if request is None:
             return request_id, outputs
         payload = {"uid": self.uid, "requestId": request_id, "type": int(RequestType.ALL_ROOMS)}
-        channel = self._channels[nsp].request
-        return request_id, [Publish(channel=channel, payload=self._request(payload))]
+        publish = Publish(channel=self._channels[nsp].request, payload=self._request(payload))
+        return self._track(request_id, request, publish)
 
     def server_side_emit_with_ack(
         self,
@@ -556,14 +560,15 @@ class ClusterMachine:
         if self.sharded:
             data = {"requestId": request_id, "packet": [event, *args]}
             message = self._message(nsp, ClusterMessageType.SERVER_SIDE_EMIT, data)
-            return request_id, [self._publish_sharded(channels.base, message)]
+            return self._track(request_id, request, self._publish_sharded(channels.base, message))
         payload = {
             "uid": self.uid,
             "requestId": request_id,
             "type": int(RequestType.SERVER_SIDE_EMIT),
             "data": [event, *args],
         }
-        return request_id, [Publish(channel=channels.request, payload=self._request(payload))]
+        publish = Publish(channel=channels.request, payload=self._request(payload))
+        return self._track(request_id, request, publish)
 
     def broadcast_with_ack(
         self,
@@ -594,7 +599,7 @@ class ClusterMachine:
             data = {"packet": {"type": 2, "data": [event, *args]}, "requestId": request_id}
             data["opts"] = opts
             message = self._message(nsp, ClusterMessageType.BROADCAST, data)
-            return request_id, [self._publish_sharded(channels.base, message)]
+            return self._track(request_id, request, self._publish_sharded(channels.base, message))
         payload = {
             "uid": self.uid,
             "requestId": request_id,
@@ -602,7 +607,8 @@ class ClusterMachine:
             "packet": {"type": 2, "data": [event, *args], "nsp": nsp},
             "opts": opts,
         }
-        return request_id, [Publish(channel=channels.request, payload=wire.pack(payload))]
+        publish = Publish(channel=channels.request, payload=wire.pack(payload))
+        return self._track(request_id, request, publish)
 
     def cancel(self, request_id: str) -> None:
         """Forget a request (its caller gave up); its answers will be ignored."""
@@ -662,7 +668,9 @@ class ClusterMachine:
         uid, packet, opts = message[0], message[1], message[2]
         if uid == self.uid:
             return []
-        if not isinstance(packet, dict) or packet.get("nsp", "/") != nsp:
+        if not isinstance(packet, dict):
+            raise RemoteProtocolError(f"a broadcast's packet is an object, not {packet!r:.80}")
+        if packet.get("nsp", "/") != nsp:
             return []
         return self._deliver(nsp, packet, opts)
 
@@ -670,8 +678,15 @@ class ClusterMachine:
         namespace = self.server.engine.namespace(nsp)
         if namespace.count_members(name):
             return True
-        # A numeric room travels as its digits (Node's fix for numeric rooms).
-        return name.lstrip("-").isdigit() and namespace.count_members(int(name)) > 0
+        # A numeric room travels as its digits (Node's fix for numeric rooms). Only ASCII
+        # digits make a number ("²".isdigit() too), and int() refuses more than 4300 of them.
+        digits = name[1:] if name[:1] == "-" else name
+        if not (digits.isascii() and digits.isdigit()):
+            return False
+        try:
+            return namespace.count_members(int(name)) > 0
+        except ValueError:
+            return False
 
     def _deliver(self, nsp: str, packet: Any, opts: Any) -> list[Any]:
         rooms, except_, flags = _selection(opts)
@@ -716,11 +731,11 @@ class ClusterMachine:
             return list(apply(changed, rooms=rooms, except_=except_))
         if kind == RequestType.REMOTE_DISCONNECT:
             close = request.get("close") is True
-            if "opts" not in request:
+            if "opts" not in request:  # the legacy form: one socket, an answer expected
                 sid = request.get("sid")
-                outputs = self._disconnect(
-                    nsp, None, (), [sid] if isinstance(sid, str) else [], close, now
-                )
+                if not isinstance(sid, str) or not namespace.is_connected(sid):
+                    return []  # the socket is elsewhere: its own server answers (as Node)
+                outputs = self._disconnect(nsp, None, (), [sid], close, now)
                 return [*outputs, *self._respond(nsp, request, {"requestId": request_id})]
             rooms, except_, _ = _selection(request["opts"])
             return self._disconnect(nsp, rooms, except_, None, close, now)
@@ -769,11 +784,6 @@ class ClusterMachine:
         close: bool,
         now: float,
     ) -> list[Any]:
-        if sids is not None:
-            namespace = self.server.engine.namespace(nsp)
-            sids = [sid for sid in sids if namespace.is_connected(sid)]
-            if not sids:
-                return []
         return list(
             self.server.disconnect_sockets(
                 nsp, now, rooms=rooms, except_=except_, sids=sids, close_connection=close
@@ -873,19 +883,27 @@ class ClusterMachine:
             return []
         nsp, request_id, requester = route
         if self.sharded:
-            message = self._message(
-                nsp,
-                ClusterMessageType.BROADCAST_ACK,
-                {"requestId": request_id, "packet": output.response},
-            )
-            return [self._publish_sharded(self._sharded_route(nsp, requester), message)]
-        channel = self._answer_channel(nsp, requester)
-        answer = {
-            "type": int(RequestType.BROADCAST_ACK),
-            "requestId": request_id,
-            "packet": output.response,
-        }
-        return [Publish(channel=channel, payload=wire.pack(answer))]
+            channel = self._sharded_route(nsp, requester)
+        else:
+            channel = self._answer_channel(nsp, requester)
+        try:
+            if self.sharded:
+                message = self._message(
+                    nsp,
+                    ClusterMessageType.BROADCAST_ACK,
+                    {"requestId": request_id, "packet": output.response},
+                )
+                return [self._publish_sharded(channel, message)]
+            answer = {
+                "type": int(RequestType.BROADCAST_ACK),
+                "requestId": request_id,
+                "packet": output.response,
+            }
+            return [Publish(channel=channel, payload=wire.pack(answer))]
+        except TypeError as error:
+            # A client's answer the wire cannot carry (an int beyond 64 bits in MessagePack,
+            # nesting too deep for the encoder): not relayed, reported, never raised.
+            return [MessageDropped(channel=channel, reason=f"TypeError: {error}")]
 
     def _owe(self, nsp: str, request_id: str, route: str) -> int:
         """Remember an answer owed; ``route``: the classic shared response channel, or the
@@ -896,7 +914,7 @@ class ClusterMachine:
 
     def answer_server_side(self, reply: int, value: Any) -> list[ClusterOutput]:
         """The application's answer to a :class:`ServerSideEvent` (its first ack argument)."""
-        owed = self._replies.pop(reply, None)
+        owed = self._replies.get(reply)
         if owed is None:
             raise LocalProtocolError(f"no server-side event waits for answer {reply!r}")
         nsp, request_id, route = owed
@@ -906,10 +924,18 @@ class ClusterMachine:
                 ClusterMessageType.SERVER_SIDE_EMIT_RESPONSE,
                 {"requestId": request_id, "packet": value},
             )
-            return [self._publish_sharded(self._sharded_route(nsp, route), message)]
-        # Node answers server-side emits on the shared channel whatever its options.
-        answer = {"type": int(RequestType.SERVER_SIDE_EMIT), "requestId": request_id, "data": value}
-        return [Publish(channel=route, payload=self._request(answer))]
+            publish = self._publish_sharded(self._sharded_route(nsp, route), message)
+        else:
+            # Node answers server-side emits on the shared channel whatever its options.
+            answer = {
+                "type": int(RequestType.SERVER_SIDE_EMIT),
+                "requestId": request_id,
+                "data": value,
+            }
+            publish = Publish(channel=route, payload=self._request(answer))
+        # Owed until here: a value the wire cannot carry (TypeError) can be answered again.
+        del self._replies[reply]
+        return [publish]
 
     def _on_response(self, response: dict[str, Any]) -> list[Any]:
         request_id = response.get("requestId")
@@ -1032,6 +1058,28 @@ _WITHOUT_DATA = frozenset(
         ClusterMessageType.ADAPTER_CLOSE,
     }
 )
+
+
+def sharded_message(uid: str, nsp: str, kind: ClusterMessageType, data: dict[str, Any]) -> bytes:
+    """A sharded adapter's message ``{type, data, uid, nsp}`` (Node's key order): JSON unless
+    ``data`` holds binary, in which case MessagePack (as Node: only for the kinds that may)."""
+    message = {"type": int(kind), "data": data, "uid": uid, "nsp": nsp}
+    if kind in _MAY_CARRY_BINARY and wire.has_binary(data):
+        return wire.pack(message)
+    return wire.to_json(message).encode()
+
+
+def room_has_channel(mode: SubscriptionMode, room: Room) -> bool:
+    """Whether a sharded broadcast to ``room`` alone goes to the room's own channel.
+
+    Node's rule: dynamic mode gives public rooms a channel, and a 20-character string is
+    taken for a socket id (it cannot know); dynamic-private gives every room one, static none.
+    """
+    if mode == "dynamic-private":
+        return True
+    if mode == "static":
+        return False
+    return not (isinstance(room, str) and len(room) == 20)
 
 
 def _check_event(event: object) -> None:

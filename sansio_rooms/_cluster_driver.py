@@ -282,8 +282,11 @@ class ClusterDriving:
         return await self._servers(namespace) + 1
 
     def _cluster_selection(self, selection: Selection) -> bool:
-        """True if an operation on ``selection`` goes to the other servers too."""
-        return self.cluster is not None and not selection.local_flag
+        """True if an operation on ``selection`` goes to the other servers too. Not for an
+        explicit empty list of rooms (``to([])``): it selects nobody here, so nobody
+        anywhere, while ``"rooms": []`` on the wire would mean every socket of the other
+        servers."""
+        return self.cluster is not None and not selection.local_flag and selection.rooms != ()
 
 
 def timed_out(kind: str, completed: RequestCompleted) -> ClusterRequestTimeout:

@@ -28,7 +28,7 @@ from typing import Any
 
 from ._errors import LocalProtocolError, RemoteProtocolError
 from ._names import Room
-from ._socketio import js_date
+from ._socketio import _finite, js_date
 
 __all__ = ["EMITTER_UID", "ClusterMessageType", "RequestType"]
 
@@ -131,17 +131,29 @@ def _to_json_default(value: Any) -> Any:
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
+def _dumps(value: Any, allow_nan: bool) -> str:
+    return json.dumps(
+        value,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        allow_nan=allow_nan,
+        default=_to_json_default,
+    )
+
+
 def to_json(value: Any) -> str:
-    """``value`` as ``JSON.stringify`` writes it (compact, keys in insertion order)."""
+    """``value`` as ``JSON.stringify`` writes it (compact, keys in insertion order, NaN and
+    infinities as ``null``). Raises ``TypeError`` for what JSON cannot hold (a set, a cycle,
+    data nested too deeply)."""
     try:
-        return json.dumps(
-            value,
-            separators=(",", ":"),
-            ensure_ascii=False,
-            allow_nan=False,
-            default=_to_json_default,
-        )
-    except ValueError as error:
+        try:
+            return _dumps(value, allow_nan=False)
+        except ValueError:
+            # NaN or an infinity, or a cycle: a dump that allows the first raises again for
+            # the second, before the copy (which would never end on a cycle) is made.
+            _dumps(value, allow_nan=True)
+            return _dumps(_finite(value), allow_nan=False)
+    except (ValueError, RecursionError) as error:
         raise TypeError(f"cannot be sent to the cluster as JSON: {error}") from None
 
 

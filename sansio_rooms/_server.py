@@ -437,7 +437,13 @@ class ServerMachine:
         if whole_response and len(outputs) == 1:
             self._whole_responses.add(deliveries.ack_id)
         packet = SioPacket(type=_EVENT, nsp=nsp, data=[event, *args], id=deliveries.ack_id)
-        messages = encode_sio_packet(packet)
+        try:
+            messages = encode_sio_packet(packet)
+        except (TypeError, ValueError):
+            # Nothing was sent: nobody is waited for (the ack id was never seen).
+            self.engine.acks.forget(deliveries.ack_id)
+            self._whole_responses.discard(deliveries.ack_id)
+            raise
         result = self._transmit(nsp, deliveries.recipients, messages, volatile, compress)
         # The Deliveries first: it tells the host the ack id (and the recipients) before an
         # AckCompleted can appear, which it does at once when nobody was selected.
