@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_BENCH := benchmarks/node/node_modules/.package-lock.json
 
-.PHONY: test lint typecheck pytest demo serve bench fuzz clean
+.PHONY: test lint typecheck pytest demo cluster-demo serve bench fuzz clean
 
 $(STAMP): requirements-dev.txt pyproject.toml bindings/asyncio/pyproject.toml bindings/trio/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,13 @@ demo: $(STAMP)
 	$(BIN)/python examples/chat.py
 	$(BIN)/python examples/chat_demo.py $(if $(TRIO),--trio)
 
+## cluster-demo: two chat servers (asyncio on uvicorn, trio on hypercorn) sharing rooms through
+## a Redis (REDIS=redis://host:port/0, default the local one), a client on each, and an
+## emitter script announcing into a room; prints who received what
+REDIS ?= redis://127.0.0.1:6379/0
+cluster-demo: $(STAMP)
+	cd examples && ../$(BIN)/python cluster_demo.py --redis $(REDIS)
+
 WEB_CLIENT := examples/web/node_modules/.package-lock.json
 $(WEB_CLIENT): examples/web/package.json examples/web/package-lock.json
 	cd examples/web && npm ci --no-audit --no-fund --silent
@@ -65,6 +72,7 @@ bench: $(STAMP) $(NODE_BENCH)
 	$(BIN)/python benchmarks/core.py
 	$(BIN)/python benchmarks/protocol.py
 	$(BIN)/python benchmarks/fanout.py --rounds 3
+	$(BIN)/python benchmarks/cluster.py --rounds 3
 
 ## fuzz: a million generated inputs at each binding over real sockets (minutes; not part of
 ## `make test`); prints inputs, crashes, leaked sockets and sessions, RSS (fuzz/README.md)

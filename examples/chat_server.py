@@ -7,6 +7,10 @@ leaver's rooms are still intact (the *disconnecting* phase).
 Serve it alone with ``make serve`` (a page for a person to try, at http://127.0.0.1:8000/),
 or let ``make demo`` drive it with a few real clients. The same code runs on either binding:
 asyncio (uvicorn) by default, trio (hypercorn's trio worker) with ``SANSIO_ROOMS_BINDING=trio``.
+
+With ``SANSIO_ROOMS_REDIS=redis://host:port`` the server is one of a cluster: several of them
+(and Node servers with ``@socket.io/redis-adapter``) share their rooms through that Redis, and
+nothing else in this file changes (``make cluster-demo`` runs two of them).
 """
 
 from __future__ import annotations
@@ -16,13 +20,14 @@ from pathlib import Path
 from typing import Any
 
 if os.environ.get("SANSIO_ROOMS_BINDING") == "trio":
-    from sansio_rooms_trio import ASGIApp, AsyncServer, Socket
+    from sansio_rooms_trio import ASGIApp, AsyncServer, RedisAdapter, Socket
 else:
-    from sansio_rooms_asyncio import ASGIApp, AsyncServer, Socket
+    from sansio_rooms_asyncio import ASGIApp, AsyncServer, RedisAdapter, Socket
 
 WEB = Path(__file__).resolve().parent / "web"
+REDIS = os.environ.get("SANSIO_ROOMS_REDIS")
 
-server = AsyncServer()
+server = AsyncServer(adapter=RedisAdapter(REDIS) if REDIS else None)
 
 
 @server.on("connect")
