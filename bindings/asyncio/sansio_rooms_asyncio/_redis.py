@@ -18,6 +18,7 @@ nothing); it is counted and logged, and :attr:`RedisAdapter.health` says so.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from sansio_rooms import ClusterHealth, ClusterUnavailableError, Publish, Subscribe, Unsubscribe
 
 if TYPE_CHECKING:
-    import redis.asyncio
+    from redis.asyncio import Redis
 
     from ._server import AsyncServer
 
@@ -55,7 +56,7 @@ class RedisAdapter:
         self,
         url: str = "redis://127.0.0.1:6379/0",
         *,
-        client: redis.asyncio.Redis | None = None,
+        client: Redis | None = None,
         key: str = "socket.io",
         sharded: bool = False,
         subscription_mode: str = "dynamic",
@@ -93,18 +94,29 @@ class RedisAdapter:
     def subscribe(self, output: Subscribe | Unsubscribe) -> None:
         self._queue.put_nowait(output)
 
+    async def flush(self) -> None:
+        """Wait until everything asked before this call is done: published (or counted as
+        lost) and subscribed. Useful before a script exits, or to know that a room's channel
+        is subscribed (sharded dynamic mode) before another server emits to it."""
+        if not self._tasks:
+            return
+        done = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Flush(done))  # type: ignore[arg-type]
+        await done
+
     async def server_count(self, channel: str, sharded: bool) -> int:
         client = self._require_client()
         try:
-            if sharded:
-                counts = await client.pubsub_shardnumsub(channel)
-            else:
-                counts = await client.pubsub_numsub(channel)
-        except Exception as error:  # redis-py's errors, and OSError underneath
+            async with asyncio.timeout(self.options["requests_timeout"]):
+                if sharded:
+                    counts = await client.pubsub_shardnumsub(channel)
+                else:
+                    counts = await client.pubsub_numsub(channel)
+        except Exception as error:  # redis-py's errors, OSError underneath, TimeoutError
             raise ClusterUnavailableError(f"cannot count the servers: {error}") from error
         return int(counts[0][1]) if counts else 0
 
-    def _require_client(self) -> redis.asyncio.Redis:
+    def _require_client(self) -> Redis:
         if self._client is None:
             raise ClusterUnavailableError("the Redis adapter is not started")
         return self._client
@@ -123,8 +135,11 @@ class RedisAdapter:
             self._client = redis.asyncio.Redis.from_url(self.url)
         self._pubsub = self._client.pubsub()
         assert server.cluster is not None
-        for subscription in server.cluster.subscriptions():
-            await self._apply(subscription)
+        try:
+            await self._subscribe_all(server)
+        except BaseException:  # cancelled while Redis is unreachable: start() may come again
+            self._server = None
+            raise
         self._set_health(connected=True)
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._read()), loop.create_task(self._write())]
@@ -134,6 +149,27 @@ class RedisAdapter:
             self.url,
             "sharded" if server.cluster.sharded else "classic pub/sub",
         )
+
+    async def _subscribe_all(self, server: AsyncServer, *, first_delay: bool = False) -> None:
+        """Subscribe to everything; while Redis is unreachable, wait for it (logged once),
+        as the trio binding does."""
+        assert server.cluster is not None
+        delay = self.retry_delay[0]
+        reported = first_delay  # a lost connection was reported already
+        if first_delay:
+            await asyncio.sleep(delay)
+        while True:
+            try:
+                for subscription in server.cluster.subscriptions():
+                    await self._apply(subscription)
+                return
+            except Exception as error:  # redis-py's ConnectionError and the like
+                if not reported:
+                    reported = True
+                    logger.error("cluster: cannot reach Redis %s (%s); retrying", self.url, error)
+                self._set_health(connected=False, error=str(error))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.retry_delay[1])
 
     async def close(self) -> None:
         """Stop reading and writing (what is still queued is published first, for a
@@ -153,6 +189,7 @@ class RedisAdapter:
             await self._client.aclose()
             self._client = None
         self._server = None
+        self.health = self.health.changed(connected=False)
 
     # -- the two tasks --------------------------------------------------------------------------
 
@@ -175,29 +212,31 @@ class RedisAdapter:
     async def _read(self) -> None:
         server = self._server
         assert server is not None
-        delay = self.retry_delay[0]
         while True:
             try:
                 async for message in self._pubsub.listen():
-                    kind = message["type"]
-                    if kind in _MESSAGES:
+                    if message["type"] in _MESSAGES:
                         channel = message["channel"].decode("utf-8", "surrogateescape")
                         try:
                             server.cluster_message(channel, message["data"])
                         except Exception:  # a bug of ours must not stop the reader
                             logger.exception("cluster: a message on %s failed", channel)
-                    elif kind in _CONFIRMATIONS and not self.health.connected:
-                        delay = self.retry_delay[0]
-                        self._set_health(connected=True)
-                        logger.warning("cluster: Redis is back, subscribed again")
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # redis-py's ConnectionError and the like
-                if self.health.connected:
-                    logger.error("cluster: lost Redis (%s); retrying", error)
+                logger.error("cluster: lost Redis (%s); retrying", error)
                 self._set_health(connected=False, error=str(error))
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.retry_delay[1])
+                await self._resubscribe(server)
+                self._set_health(connected=True)
+                logger.warning("cluster: Redis is back, subscribed again")
+
+    async def _resubscribe(self, server: AsyncServer) -> None:
+        """A fresh subscriber connection, subscribed to what the server needs *now* (rooms
+        may have come and gone while Redis was away: the cluster machine knows which)."""
+        old, self._pubsub = self._pubsub, self._require_client().pubsub()
+        with contextlib.suppress(Exception):  # broken already: nothing to close cleanly
+            await old.aclose()
+        await self._subscribe_all(server, first_delay=True)
 
     async def _write(self) -> None:
         queue = self._queue
@@ -216,15 +255,20 @@ class RedisAdapter:
                     continue
                 await self._flush(client, publishes)
                 publishes = []
+                if isinstance(output, _Flush):
+                    if not output.done.done():
+                        output.done.set_result(None)
+                    continue
                 try:
                     await self._apply(output)
-                except Exception as error:  # restored with the others on reconnect
-                    logger.error("cluster: could not change a subscription now (%s)", error)
+                except Exception as error:  # the reader subscribes again from the machine's
+                    # state once Redis is back, this change included
+                    logger.debug("cluster: could not change a subscription now (%s)", error)
             await self._flush(client, publishes)
             if stop:
                 return
 
-    async def _flush(self, client: redis.asyncio.Redis, publishes: list[Publish]) -> None:
+    async def _flush(self, client: Redis, publishes: list[Publish]) -> None:
         if not publishes:
             return
         try:
@@ -259,3 +303,12 @@ class RedisAdapter:
 
 
 _STOP = object()
+
+
+class _Flush:
+    """A marker in the queue: ``done`` is set when the writer reaches it."""
+
+    __slots__ = ("done",)
+
+    def __init__(self, done: asyncio.Future[None]) -> None:
+        self.done = done

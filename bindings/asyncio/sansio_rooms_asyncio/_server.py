@@ -120,8 +120,8 @@ class _LoopServer(TransportDriver):
         that the other servers count this one. (The ASGI app's lifespan calls it.)"""
         adapter = getattr(self, "adapter", None)
         if adapter is not None and not self._started:
-            self._started = True
             await adapter.start(self)
+            self._started = True
 
     async def shutdown(self, timeout: float = 5.0) -> None:
         """Graceful shutdown: every client is told ("server shutting down"), the

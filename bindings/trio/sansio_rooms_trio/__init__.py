@@ -16,6 +16,7 @@ from sansio_rooms import Handshake as Handshake
 from sansio_rooms import Socket as Socket
 
 from ._asgi import ASGIApp as ASGIApp
+from ._redis import RedisAdapter as RedisAdapter
 from ._server import AsyncEngineIOServer as AsyncEngineIOServer
 from ._server import AsyncServer as AsyncServer
 from ._transport import Connection as Connection
@@ -30,5 +31,6 @@ __all__ = [
     "ConnectionRefusedError",
     "EngineIOSession",
     "Handshake",
+    "RedisAdapter",
     "Socket",
 ]

@@ -64,6 +64,7 @@ class _LoopServer(TransportDriver):
         self._handlers_running = 0
         self._handlers_idle = trio.lowlevel.ParkingLot()
         self._socket_queues: dict[object, deque[Coroutine[Any, Any, Any]]] = {}
+        self._started = False  # joined to the cluster (servers with an adapter)
 
     def now(self) -> float:
         return trio.current_time()
@@ -165,13 +166,15 @@ class _LoopServer(TransportDriver):
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Any]:
         """``async with server.running():`` — the server's nursery (its handlers, its timer,
-        the writers of attached connections); a graceful shutdown on exit. A single failure
-        inside comes out as itself, not wrapped in an exception group."""
+        the writers of attached connections, its cluster adapter: joined before the body
+        runs); a graceful shutdown on exit. A single failure inside comes out as itself, not
+        wrapped in an exception group."""
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 self._token = trio.lowlevel.current_trio_token()
                 await nursery.start(self._timer)
+                await self.start()
                 try:
                     yield self
                 finally:
@@ -185,6 +188,18 @@ class _LoopServer(TransportDriver):
         finally:
             self._nursery = self._token = None
 
+    async def start(self) -> None:
+        """Join the cluster, if the server has an adapter: subscribed before it returns, so
+        that the other servers count this one. (``running()`` calls it, in its nursery.)"""
+        adapter = getattr(self, "adapter", None)
+        if adapter is not None and not self._started:
+            if self._nursery is None:
+                raise LocalProtocolError(
+                    "the trio server runs inside `async with server.running():`"
+                )
+            await adapter.start(self)
+            self._started = True
+
     async def shutdown(self, timeout: float = 5.0) -> None:
         """Graceful shutdown: every client is told ("server shutting down"), the
         *disconnecting* and *disconnect* handlers run (``timeout`` seconds at most), writes
@@ -195,6 +210,10 @@ class _LoopServer(TransportDriver):
                 await self._handlers_idle.park()
         self._schedule(None)
         self._timer_when = None
+        adapter = getattr(self, "adapter", None)
+        if adapter is not None and self._started:
+            self._started = False
+            await adapter.close()
 
 
 class AsyncServer(_LoopServer, ServerDriver):
