@@ -78,6 +78,10 @@ class ClusterHealth:
             self, connected=connected, downs=downs, last_error=error or self.last_error
         )
 
+    def stopped(self) -> ClusterHealth:
+        """The link was closed on purpose (the server stopped): not connected, not a down."""
+        return attrs.evolve(self, connected=False)
+
     def lost(self, count: int) -> ClusterHealth:
         return attrs.evolve(self, unpublished=self.unpublished + count)
 
@@ -289,9 +293,10 @@ class ClusterDriving:
         return self.cluster is not None and not selection.local_flag and selection.rooms != ()
 
 
-def timed_out(kind: str, completed: RequestCompleted) -> ClusterRequestTimeout:
+def timed_out(completed: RequestCompleted) -> ClusterRequestTimeout:
+    """Node's error for a request some servers did not answer in time."""
     return ClusterRequestTimeout(
         f"timeout reached: only {completed.received} responses received out of "
-        f"{completed.expected} ({kind})",
+        f"{completed.expected}",
         completed.responses,
     )

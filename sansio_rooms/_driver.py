@@ -167,6 +167,10 @@ class BroadcastOperator:
                     compress=selection.compress_flag,
                 )
             )
+            # Let the adapter's writer go first: handlers that are ready to run all at once
+            # (a burst of events) would otherwise deliver to every local client before the
+            # first publish is written, and the other servers' clients would wait for them.
+            await server._sleep(0)
         server._emit(selection, None, event, args)
 
     def _except_remote(self) -> tuple[Room, ...]:
@@ -252,7 +256,7 @@ class BroadcastOperator:
             nsp,
         )
         if completed.timed_out:
-            raise timed_out("fetch_sockets", completed)
+            raise timed_out(completed)
         found += (RemoteSocket(server, nsp, details) for details in completed.responses)
         return found
 
@@ -320,7 +324,7 @@ class BroadcastOperator:
             selection.nsp,
         )
         if completed.timed_out:
-            raise timed_out("all_rooms", completed)
+            raise timed_out(completed)
         rooms.update(completed.responses)
         return rooms
 
@@ -351,7 +355,7 @@ class BroadcastOperator:
             nsp,
         )
         if completed.timed_out:
-            raise timed_out("server_side_emit", completed)
+            raise timed_out(completed)
         return list(completed.responses)
 
 

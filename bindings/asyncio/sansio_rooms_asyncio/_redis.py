@@ -189,7 +189,7 @@ class RedisAdapter:
             await self._client.aclose()
             self._client = None
         self._server = None
-        self.health = self.health.changed(connected=False)
+        self.health = self.health.stopped()
 
     # -- the two tasks --------------------------------------------------------------------------
 

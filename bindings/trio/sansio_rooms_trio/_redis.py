@@ -225,7 +225,7 @@ class RedisAdapter:
             await self._writer_done.wait()
         scope.cancel()
         await self._stopped.wait()
-        self.health = self.health.changed(connected=False)
+        self.health = self.health.stopped()
 
     async def _run(
         self, server: AsyncServer, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
