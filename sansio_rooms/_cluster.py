@@ -23,130 +23,39 @@ dropped and reported as :class:`MessageDropped`; nothing a peer publishes raises
 
 from __future__ import annotations
 
-import heapq
-import secrets
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Final, Literal, TypeAlias, final
-
-import attrs
+from typing import Any, Final, TypeAlias
 
 from . import _cluster_wire as wire
 from ._acks import check_time
-from ._cluster_wire import EMITTER_UID, ClusterMessageType, RequestType
+from ._cluster_outputs import (
+    ClusterOutput,
+    MessageDropped,
+    Publish,
+    RequestCompleted,
+    RequestKind,
+    ServerSideEvent,
+    Subscribe,
+    Unsubscribe,
+)
+from ._cluster_requests import Request, RequestTracker
+from ._cluster_wire import (
+    EMITTER_UID,
+    ClusterMessageType,
+    RequestType,
+    SubscriptionMode,
+    room_has_channel,
+    sharded_message,
+)
 from ._errors import LocalProtocolError, RemoteProtocolError, SansioRoomsError
 from ._names import Room, normalize_namespace, normalize_rooms
 from ._outputs import AckCompleted, AckReceived, Deliveries, RoomCreated, RoomDeleted
 from ._server import ServerMachine
 
-__all__ = [
-    "ClusterMachine",
-    "ClusterOutput",
-    "MessageDropped",
-    "Publish",
-    "RequestCompleted",
-    "ServerSideEvent",
-    "Subscribe",
-    "Unsubscribe",
-]
-
-SubscriptionMode: TypeAlias = Literal["static", "dynamic", "dynamic-private"]
-RequestKind: TypeAlias = Literal["fetch_sockets", "all_rooms", "server_side_emit", "broadcast_ack"]
+__all__ = ["ClusterMachine"]
 
 #: Node's default for ``requestsTimeout`` (and the fixed wait of ``serverSideEmit`` acks).
 REQUESTS_TIMEOUT: Final = 5.0
-
-
-@final
-@attrs.frozen(kw_only=True)
-class Publish:
-    """Publish ``payload`` on ``channel`` (SPUBLISH when ``sharded``)."""
-
-    channel: str
-    payload: bytes
-    sharded: bool = False
-
-
-@final
-@attrs.frozen(kw_only=True)
-class Subscribe:
-    """Subscribe to these channels (SSUBSCRIBE when ``sharded``) and patterns (PSUBSCRIBE)."""
-
-    channels: tuple[str, ...]
-    patterns: tuple[str, ...] = ()
-    sharded: bool = False
-
-
-@final
-@attrs.frozen(kw_only=True)
-class Unsubscribe:
-    """Unsubscribe from these channels (SUNSUBSCRIBE when ``sharded``)."""
-
-    channels: tuple[str, ...]
-    sharded: bool = False
-
-
-@final
-@attrs.frozen(kw_only=True)
-class ServerSideEvent:
-    """Another server (or an emitter) sent ``event`` to the servers (``serverSideEmit``).
-
-    When ``reply`` is not ``None`` the sender waits for an answer: pass it to
-    :meth:`ClusterMachine.answer_server_side` with the value."""
-
-    nsp: str
-    event: str
-    args: tuple[Any, ...]
-    reply: int | None
-
-
-@final
-@attrs.frozen(kw_only=True)
-class RequestCompleted:
-    """A request of this server is over.
-
-    ``responses``: for ``fetch_sockets``, one dict ``{id, handshake, rooms, data}`` per remote
-    socket; for ``all_rooms``, the room names; for ``server_side_emit``, one answer per
-    server; for ``broadcast_ack``, the first ack argument of each remote client. When
-    ``timed_out``, the deadline passed first: ``responses`` is partial and ``received`` of
-    ``expected`` servers answered."""
-
-    request_id: str
-    kind: RequestKind
-    responses: tuple[Any, ...]
-    timed_out: bool
-    expected: int
-    received: int
-
-
-@final
-@attrs.frozen(kw_only=True)
-class MessageDropped:
-    """A message on a cluster channel could not be understood and was ignored."""
-
-    channel: str
-    reason: str
-
-
-ClusterOutput: TypeAlias = (
-    Publish | Subscribe | Unsubscribe | ServerSideEvent | RequestCompleted | MessageDropped
-)
-
-
-class _Request:
-    __slots__ = ("acks_expected", "expected", "kind", "nsp", "received", "responses")
-
-    def __init__(self, kind: RequestKind, nsp: str, expected: int) -> None:
-        self.kind = kind
-        self.nsp = nsp
-        self.expected = expected  # servers that must answer
-        self.received = 0  # servers that answered
-        self.responses: list[Any] = []
-        self.acks_expected = 0  # broadcast_ack: clients the other servers reached
-
-    def done(self) -> bool:
-        if self.received < self.expected:
-            return False
-        return self.kind != "broadcast_ack" or len(self.responses) >= self.acks_expected
 
 
 class _Channels:
@@ -159,17 +68,6 @@ class _Channels:
         self.request = request  # classic only
         self.response = response  # classic only: the shared response channel
         self.own = own  # answers meant for this server
-
-
-def _uid2() -> str:
-    """A classic adapter's uid or request id (Node: ``uid2(6)`` over ``[A-Za-z0-9_-]``; we
-    draw 96 bits)."""
-    return secrets.token_urlsafe(12)
-
-
-def _hex_id() -> str:
-    """A sharded adapter's uid or request id: 16 hex digits, as Node's."""
-    return secrets.token_hex(8)
 
 
 DescribeSocket: TypeAlias = Callable[[str, str], tuple[Mapping[str, Any], Any]]
@@ -219,15 +117,15 @@ class ClusterMachine:
         self.publish_on_specific_response_channel = bool(publish_on_specific_response_channel)
         self.requests_timeout = check_time("requests_timeout", requests_timeout)
         self.describe_socket = describe_socket
-        self.id_factory = id_factory or (_hex_id if self.sharded else _uid2)
+        self.id_factory = id_factory or (wire.sharded_id if self.sharded else wire.classic_id)
         self.uid = self.id_factory() if uid is None else uid
         if type(self.uid) is not str or not self.uid or self.uid == EMITTER_UID:
             raise LocalProtocolError(f"a server's uid is a non-empty string, not {self.uid!r}")
         self._channels: dict[str, _Channels] = {}
         self._routes: dict[str, str] = {}  # classic exact channel -> namespace
         self._room_channels: dict[str, dict[Room, str]] = {}  # sharded dynamic subscriptions
-        self._requests: dict[str, _Request] = {}
-        self._deadlines: list[tuple[float, str]] = []
+        #: The requests of this server in flight.
+        self.requests = RequestTracker()
         # Broadcasts with acks this server relays for another: local ack id -> answer route.
         self._relayed: dict[int, tuple[str, str, str]] = {}
         self._replies: dict[int, tuple[str, str, str]] = {}  # server-side emit answers owed
@@ -361,7 +259,7 @@ class ClusterMachine:
         (the host delivers to its own). ``rooms=None``: the whole namespace."""
         channels = self._known(nsp)
         targets = [] if rooms is None else list(normalize_rooms(rooms))
-        opts = _opts(targets, except_, _flags(volatile, compress))
+        opts = wire.opts_of(targets, except_, wire.flags_of(volatile, compress))
         if self.sharded:
             data = {"packet": {"type": 2, "data": [event, *args]}, "opts": opts}
             payload = self._message(nsp, ClusterMessageType.BROADCAST, data)
@@ -414,12 +312,12 @@ class ClusterMachine:
         changed = list(normalize_rooms(names))
         if self.sharded:
             kind = ClusterMessageType.SOCKETS_JOIN if join else ClusterMessageType.SOCKETS_LEAVE
-            data = {"opts": _opts(targets, except_, {}), "rooms": changed}
+            data = {"opts": wire.opts_of(targets, except_, {}), "rooms": changed}
             return [self._publish_sharded(channels.base, self._message(nsp, kind, data))]
         request = {
             "uid": self.uid,
             "type": int(RequestType.REMOTE_JOIN if join else RequestType.REMOTE_LEAVE),
-            "opts": _opts(targets, except_, None),
+            "opts": wire.opts_of(targets, except_, None),
             "rooms": changed,
         }
         return [Publish(channel=channels.request, payload=self._request(request))]
@@ -436,13 +334,13 @@ class ClusterMachine:
         channels = self._known(nsp)
         targets = [] if rooms is None else list(normalize_rooms(rooms))
         if self.sharded:
-            data = {"opts": _opts(targets, except_, {}), "close": bool(close)}
+            data = {"opts": wire.opts_of(targets, except_, {}), "close": bool(close)}
             message = self._message(nsp, ClusterMessageType.DISCONNECT_SOCKETS, data)
             return [self._publish_sharded(channels.base, message)]
         request = {
             "uid": self.uid,
             "type": int(RequestType.REMOTE_DISCONNECT),
-            "opts": _opts(targets, except_, None),
+            "opts": wire.opts_of(targets, except_, None),
             "close": bool(close),
         }
         return [Publish(channel=channels.request, payload=self._request(request))]
@@ -469,7 +367,7 @@ class ClusterMachine:
 
     def _start(
         self, kind: RequestKind, nsp: str, servers: int, now: float, timeout: float | None
-    ) -> tuple[str, _Request | None, list[ClusterOutput]]:
+    ) -> tuple[str, Request | None, list[ClusterOutput]]:
         """A new request waiting for ``servers`` other servers, or one already complete.
         It waits for answers once :meth:`_track` has it, after its message was built: a call
         that raises leaves nothing in flight (its deadline in the heap is skipped)."""
@@ -489,13 +387,13 @@ class ClusterMachine:
                 received=0,
             )
             return request_id, None, [done]
-        heapq.heappush(self._deadlines, (now + wait, request_id))
-        return request_id, _Request(kind, nsp, servers), []
+        self.requests.schedule(request_id, now + wait)
+        return request_id, Request(kind, nsp, servers), []
 
     def _track(
-        self, request_id: str, request: _Request, publish: Publish
+        self, request_id: str, request: Request, publish: Publish
     ) -> tuple[str, list[ClusterOutput]]:
-        self._requests[request_id] = request
+        self.requests.add(request_id, request)
         return request_id, [publish]
 
     def fetch_sockets(
@@ -516,14 +414,14 @@ class ClusterMachine:
             return request_id, outputs
         channels = self._channels[nsp]
         if self.sharded:
-            data = {"opts": _opts(targets, except_, {}), "requestId": request_id}
+            data = {"opts": wire.opts_of(targets, except_, {}), "requestId": request_id}
             message = self._message(nsp, ClusterMessageType.FETCH_SOCKETS, data)
             return self._track(request_id, request, self._publish_sharded(channels.base, message))
         payload = {
             "uid": self.uid,
             "requestId": request_id,
             "type": int(RequestType.REMOTE_FETCH),
-            "opts": _opts(targets, except_, None),
+            "opts": wire.opts_of(targets, except_, None),
         }
         publish = Publish(channel=channels.request, payload=self._request(payload))
         return self._track(request_id, request, publish)
@@ -591,9 +489,9 @@ class ClusterMachine:
         request_id, request, outputs = self._start("broadcast_ack", nsp, servers, now, timeout)
         if request is None:
             return request_id, outputs
-        flags = _flags(volatile, compress)
-        flags["timeout"] = _milliseconds(timeout)
-        opts = _opts(targets, except_, flags)
+        flags = wire.flags_of(volatile, compress)
+        flags["timeout"] = wire.milliseconds(timeout)
+        opts = wire.opts_of(targets, except_, flags)
         channels = self._channels[nsp]
         if self.sharded:
             data = {"packet": {"type": 2, "data": [event, *args]}, "requestId": request_id}
@@ -612,30 +510,19 @@ class ClusterMachine:
 
     def cancel(self, request_id: str) -> None:
         """Forget a request (its caller gave up); its answers will be ignored."""
-        self._requests.pop(request_id, None)
+        self.requests.cancel(request_id)
 
     def next_deadline(self) -> float | None:
         """When :meth:`advance` must next be called, or ``None``."""
-        deadlines = self._deadlines
-        while deadlines and deadlines[0][1] not in self._requests:
-            heapq.heappop(deadlines)
-        return deadlines[0][0] if deadlines else None
+        return self.requests.next_deadline()
 
     def advance(self, now: float) -> list[ClusterOutput]:
         """Time is ``now``: every request whose deadline has passed completes, timed out."""
-        check_time("now", now)
-        outputs: list[ClusterOutput] = []
-        deadlines = self._deadlines
-        while deadlines and deadlines[0][0] <= now:
-            _, request_id = heapq.heappop(deadlines)
-            request = self._requests.pop(request_id, None)
-            if request is not None:
-                outputs.append(_completed(request_id, request, timed_out=True))
-        return outputs
+        return list(self.requests.advance(now))
 
     def __len__(self) -> int:
         """Requests in flight."""
-        return len(self._requests)
+        return len(self.requests)
 
     # -- what arrives --------------------------------------------------------------------------
 
@@ -689,7 +576,7 @@ class ClusterMachine:
             return False
 
     def _deliver(self, nsp: str, packet: Any, opts: Any) -> list[Any]:
-        rooms, except_, flags = _selection(opts)
+        rooms, except_, flags = wire.selection_of(opts)
         data = packet.get("data") if isinstance(packet, dict) else None
         if not isinstance(data, list) or not data or not isinstance(data[0], str):
             raise RemoteProtocolError(f"a broadcast packet's data is [event, ...]: {packet!r:.80}")
@@ -712,7 +599,7 @@ class ClusterMachine:
             raise RemoteProtocolError("a request or response is an object")
         if channel == self._channels[nsp].request:
             return self._on_request(nsp, message, now)
-        return self._on_response(message)
+        return self.requests.receive(message)
 
     def _on_request(self, nsp: str, request: dict[str, Any], now: float) -> list[Any]:
         kind = request.get("type")
@@ -725,7 +612,7 @@ class ClusterMachine:
             join = kind == RequestType.REMOTE_JOIN
             if "opts" not in request:  # the legacy form: one socket, an answer expected
                 return self._legacy_membership(nsp, request, join)
-            rooms, except_, _ = _selection(request["opts"])
+            rooms, except_, _ = wire.selection_of(request["opts"])
             changed = wire.rooms_from_wire(request.get("rooms"), "rooms")
             apply = namespace.sockets_join if join else namespace.sockets_leave
             return list(apply(changed, rooms=rooms, except_=except_))
@@ -737,7 +624,7 @@ class ClusterMachine:
                     return []  # the socket is elsewhere: its own server answers (as Node)
                 outputs = self._disconnect(nsp, None, (), [sid], close, now)
                 return [*outputs, *self._respond(nsp, request, {"requestId": request_id})]
-            rooms, except_, _ = _selection(request["opts"])
+            rooms, except_, _ = wire.selection_of(request["opts"])
             return self._disconnect(nsp, rooms, except_, None, close, now)
         if kind == RequestType.SERVER_SIDE_EMIT:
             data = request.get("data")
@@ -750,7 +637,7 @@ class ClusterMachine:
         if type(request_id) is not str:
             raise RemoteProtocolError(f"request of type {kind!r} without a requestId")
         if kind == RequestType.REMOTE_FETCH:
-            rooms, except_, _ = _selection(request.get("opts"))
+            rooms, except_, _ = wire.selection_of(request.get("opts"))
             sockets = self._describe(nsp, rooms, except_)
             return self._respond(nsp, request, {"requestId": request_id, "sockets": sockets})
         if kind == RequestType.ALL_ROOMS:
@@ -818,7 +705,7 @@ class ClusterMachine:
         reached, then relay each client's answer as it comes."""
         packet = request.get("packet")
         opts = request.get("opts")
-        rooms, except_, flags = _selection(opts)
+        rooms, except_, flags = wire.selection_of(opts)
         data = packet.get("data") if isinstance(packet, dict) else None
         if not isinstance(data, list) or not data or not isinstance(data[0], str):
             raise RemoteProtocolError("a broadcast packet's data is [event, ...]")
@@ -937,43 +824,6 @@ class ClusterMachine:
         del self._replies[reply]
         return [publish]
 
-    def _on_response(self, response: dict[str, Any]) -> list[Any]:
-        request_id = response.get("requestId")
-        request = self._requests.get(request_id) if isinstance(request_id, str) else None
-        if request is None:
-            return []  # another server's request, or one already over
-        kind = response.get("type")
-        if request.kind == "fetch_sockets":
-            sockets = response.get("sockets")
-            if not isinstance(sockets, list):
-                raise RemoteProtocolError("a fetch_sockets answer without sockets")
-            request.responses.extend(sockets)
-            request.received += 1
-        elif request.kind == "all_rooms":
-            rooms = wire.rooms_from_wire(response.get("rooms"), "rooms")
-            request.responses.extend(rooms)
-            request.received += 1
-        elif request.kind == "server_side_emit":
-            request.responses.append(response.get("data"))
-            request.received += 1
-        elif kind == RequestType.BROADCAST_CLIENT_COUNT:
-            count = response.get("clientCount")
-            if type(count) is not int or count < 0:
-                raise RemoteProtocolError(f"a client count that is not a count: {count!r:.40}")
-            request.acks_expected += count
-            request.received += 1
-        elif kind == RequestType.BROADCAST_ACK:
-            request.responses.append(response.get("packet"))
-        else:
-            raise RemoteProtocolError(f"an answer of type {kind!r} to a {request.kind} request")
-        return self._maybe_done(str(request_id), request)
-
-    def _maybe_done(self, request_id: str, request: _Request) -> list[Any]:
-        if not request.done():
-            return []
-        del self._requests[request_id]
-        return [_completed(request_id, request, timed_out=False)]
-
     def _receive_sharded(self, channel: str, payload: bytes, now: float) -> list[Any]:
         message = wire.decode_message(payload)
         if not isinstance(message, dict):
@@ -983,7 +833,7 @@ class ClusterMachine:
             return []
         data = message.get("data")
         if not isinstance(data, dict):
-            if kind in _WITHOUT_DATA:
+            if kind in wire.WITHOUT_DATA:
                 return []  # heartbeats and goodbyes: this adapter does not count peers
             raise RemoteProtocolError(f"message of type {kind!r} without data")
         namespace = self.server.engine.namespace(nsp)
@@ -996,13 +846,13 @@ class ClusterMachine:
             request = {"packet": data.get("packet"), "opts": data.get("opts")}
             return self._relay_broadcast(nsp, request, request_id, uid, now)
         if kind in (ClusterMessageType.SOCKETS_JOIN, ClusterMessageType.SOCKETS_LEAVE):
-            rooms, except_, _ = _selection(data.get("opts"))
+            rooms, except_, _ = wire.selection_of(data.get("opts"))
             changed = wire.rooms_from_wire(data.get("rooms"), "rooms")
             join = kind == ClusterMessageType.SOCKETS_JOIN
             apply = namespace.sockets_join if join else namespace.sockets_leave
             return list(apply(changed, rooms=rooms, except_=except_))
         if kind == ClusterMessageType.DISCONNECT_SOCKETS:
-            rooms, except_, _ = _selection(data.get("opts"))
+            rooms, except_, _ = wire.selection_of(data.get("opts"))
             return self._disconnect(nsp, rooms, except_, None, data.get("close") is True, now)
         if kind == ClusterMessageType.SERVER_SIDE_EMIT:
             packet = data.get("packet")
@@ -1017,7 +867,7 @@ class ClusterMachine:
         if type(request_id) is not str or type(uid) is not str:
             raise RemoteProtocolError(f"message of type {kind!r} without requestId or uid")
         if kind == ClusterMessageType.FETCH_SOCKETS:
-            rooms, except_, _ = _selection(data.get("opts"))
+            rooms, except_, _ = wire.selection_of(data.get("opts"))
             answer = {"requestId": request_id, "sockets": self._describe(nsp, rooms, except_)}
             message_out = self._message(nsp, ClusterMessageType.FETCH_SOCKETS_RESPONSE, answer)
             return [self._publish_sharded(self._sharded_route(nsp, uid), message_out)]
@@ -1039,96 +889,9 @@ class ClusterMachine:
             response["clientCount"] = data.get("clientCount")
         else:
             response["packet"] = data.get("packet")
-        return self._on_response(response)
-
-
-_MAY_CARRY_BINARY = frozenset(
-    {
-        ClusterMessageType.BROADCAST,
-        ClusterMessageType.FETCH_SOCKETS_RESPONSE,
-        ClusterMessageType.SERVER_SIDE_EMIT,
-        ClusterMessageType.SERVER_SIDE_EMIT_RESPONSE,
-        ClusterMessageType.BROADCAST_ACK,
-    }
-)
-_WITHOUT_DATA = frozenset(
-    {
-        ClusterMessageType.INITIAL_HEARTBEAT,
-        ClusterMessageType.HEARTBEAT,
-        ClusterMessageType.ADAPTER_CLOSE,
-    }
-)
-
-
-def sharded_message(uid: str, nsp: str, kind: ClusterMessageType, data: dict[str, Any]) -> bytes:
-    """A sharded adapter's message ``{type, data, uid, nsp}`` (Node's key order): JSON unless
-    ``data`` holds binary, in which case MessagePack (as Node: only for the kinds that may)."""
-    message = {"type": int(kind), "data": data, "uid": uid, "nsp": nsp}
-    if kind in _MAY_CARRY_BINARY and wire.has_binary(data):
-        return wire.pack(message)
-    return wire.to_json(message).encode()
-
-
-def room_has_channel(mode: SubscriptionMode, room: Room) -> bool:
-    """Whether a sharded broadcast to ``room`` alone goes to the room's own channel.
-
-    Node's rule: dynamic mode gives public rooms a channel, and a 20-character string is
-    taken for a socket id (it cannot know); dynamic-private gives every room one, static none.
-    """
-    if mode == "dynamic-private":
-        return True
-    if mode == "static":
-        return False
-    return not (isinstance(room, str) and len(room) == 20)
+        return self.requests.receive(response)
 
 
 def _check_event(event: object) -> None:
     if type(event) is not str:
         raise LocalProtocolError(f"an event name is a string, not {event!r}")
-
-
-def _milliseconds(seconds: float) -> int | float:
-    ms = seconds * 1000
-    return int(ms) if ms == int(ms) else ms
-
-
-def _flags(volatile: bool, compress: bool) -> dict[str, Any]:
-    # Only the flags that were set, as Node's operator writes them.
-    flags: dict[str, Any] = {}
-    if volatile:
-        flags["volatile"] = True
-    if not compress:
-        flags["compress"] = False
-    return flags
-
-
-def _opts(
-    rooms: list[Room], except_: Iterable[Room] | Room, flags: dict[str, Any] | None
-) -> dict[str, Any]:
-    opts: dict[str, Any] = {"rooms": rooms, "except": list(normalize_rooms(except_))}
-    if flags is not None:
-        opts["flags"] = flags
-    return opts
-
-
-def _selection(opts: Any) -> tuple[tuple[Room, ...] | None, tuple[Room, ...], dict[str, Any]]:
-    """rooms (``None``: everyone, as an empty list means on the wire), except, flags."""
-    if opts is None:
-        return None, (), {}
-    if not isinstance(opts, dict):
-        raise RemoteProtocolError(f"opts is an object, not {opts!r:.80}")
-    rooms = wire.rooms_from_wire(opts.get("rooms"), "opts.rooms")
-    except_ = wire.rooms_from_wire(opts.get("except"), "opts.except")
-    flags = opts.get("flags")
-    return rooms or None, except_, flags if isinstance(flags, dict) else {}
-
-
-def _completed(request_id: str, request: _Request, *, timed_out: bool) -> RequestCompleted:
-    return RequestCompleted(
-        request_id=request_id,
-        kind=request.kind,
-        responses=tuple(request.responses),
-        timed_out=timed_out,
-        expected=request.expected,
-        received=request.received,
-    )

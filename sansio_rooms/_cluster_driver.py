@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 import attrs
 
 from ._app import Handlers, Selection
-from ._cluster import (
-    ClusterMachine,
+from ._cluster import ClusterMachine
+from ._cluster_outputs import (
     MessageDropped,
     Publish,
     RequestCompleted,

@@ -23,17 +23,20 @@ from __future__ import annotations
 import datetime
 import enum
 import json
-from collections.abc import Callable
-from typing import Any
+import secrets
+from collections.abc import Callable, Iterable
+from typing import Any, Literal, TypeAlias
 
 from ._errors import LocalProtocolError, RemoteProtocolError
-from ._names import Room
+from ._names import Room, normalize_rooms
 from ._socketio import _finite, js_date
 
 __all__ = ["EMITTER_UID", "ClusterMessageType", "RequestType"]
 
 #: The uid Node's emitter writes in its messages: never a server's.
 EMITTER_UID = "emitter"
+
+SubscriptionMode: TypeAlias = Literal["static", "dynamic", "dynamic-private"]
 
 
 class RequestType(enum.IntEnum):
@@ -214,3 +217,93 @@ def check_key(name: str, value: object) -> str:
     if type(value) is not str or not value or "#" in value:
         raise LocalProtocolError(f"{name} must be a non-empty string without '#', not {value!r}")
     return value
+
+
+# -- message shapes shared by the machine and the emitter ----------------------------------
+
+
+def classic_id() -> str:
+    """A classic adapter's uid or request id (Node: ``uid2(6)`` over ``[A-Za-z0-9_-]``; we
+    draw 96 bits)."""
+    return secrets.token_urlsafe(12)
+
+
+def sharded_id() -> str:
+    """A sharded adapter's uid or request id: 16 hex digits, as Node's."""
+    return secrets.token_hex(8)
+
+
+MAY_CARRY_BINARY = frozenset(
+    {
+        ClusterMessageType.BROADCAST,
+        ClusterMessageType.FETCH_SOCKETS_RESPONSE,
+        ClusterMessageType.SERVER_SIDE_EMIT,
+        ClusterMessageType.SERVER_SIDE_EMIT_RESPONSE,
+        ClusterMessageType.BROADCAST_ACK,
+    }
+)
+WITHOUT_DATA = frozenset(
+    {
+        ClusterMessageType.INITIAL_HEARTBEAT,
+        ClusterMessageType.HEARTBEAT,
+        ClusterMessageType.ADAPTER_CLOSE,
+    }
+)
+
+
+def sharded_message(uid: str, nsp: str, kind: ClusterMessageType, data: dict[str, Any]) -> bytes:
+    """A sharded adapter's message ``{type, data, uid, nsp}`` (Node's key order): JSON unless
+    ``data`` holds binary, in which case MessagePack (as Node: only for the kinds that may)."""
+    message = {"type": int(kind), "data": data, "uid": uid, "nsp": nsp}
+    if kind in MAY_CARRY_BINARY and has_binary(data):
+        return pack(message)
+    return to_json(message).encode()
+
+
+def room_has_channel(mode: SubscriptionMode, room: Room) -> bool:
+    """Whether a sharded broadcast to ``room`` alone goes to the room's own channel.
+
+    Node's rule: dynamic mode gives public rooms a channel, and a 20-character string is
+    taken for a socket id (it cannot know); dynamic-private gives every room one, static none.
+    """
+    if mode == "dynamic-private":
+        return True
+    if mode == "static":
+        return False
+    return not (isinstance(room, str) and len(room) == 20)
+
+
+def milliseconds(seconds: float) -> int | float:
+    ms = seconds * 1000
+    return int(ms) if ms == int(ms) else ms
+
+
+def flags_of(volatile: bool, compress: bool) -> dict[str, Any]:
+    # Only the flags that were set, as Node's operator writes them.
+    flags: dict[str, Any] = {}
+    if volatile:
+        flags["volatile"] = True
+    if not compress:
+        flags["compress"] = False
+    return flags
+
+
+def opts_of(
+    rooms: list[Room], except_: Iterable[Room] | Room, flags: dict[str, Any] | None
+) -> dict[str, Any]:
+    opts: dict[str, Any] = {"rooms": rooms, "except": list(normalize_rooms(except_))}
+    if flags is not None:
+        opts["flags"] = flags
+    return opts
+
+
+def selection_of(opts: Any) -> tuple[tuple[Room, ...] | None, tuple[Room, ...], dict[str, Any]]:
+    """rooms (``None``: everyone, as an empty list means on the wire), except, flags."""
+    if opts is None:
+        return None, (), {}
+    if not isinstance(opts, dict):
+        raise RemoteProtocolError(f"opts is an object, not {opts!r:.80}")
+    rooms = rooms_from_wire(opts.get("rooms"), "opts.rooms")
+    except_ = rooms_from_wire(opts.get("except"), "opts.except")
+    flags = opts.get("flags")
+    return rooms or None, except_, flags if isinstance(flags, dict) else {}

@@ -24,20 +24,20 @@ import attrs
 from . import _engineio_server as eio
 from . import _server as sio
 from ._app import ConnectionRefusedError, Handlers, Selection
-from ._cluster import (
-    MessageDropped,
-    Publish,
-    RequestCompleted,
-    ServerSideEvent,
-    Subscribe,
-    Unsubscribe,
-)
 from ._cluster_driver import (
     SERVER_SIDE_EMIT_TIMEOUT,
     ClusterAdapter,
     ClusterDriving,
     RemoteSocket,
     timed_out,
+)
+from ._cluster_outputs import (
+    MessageDropped,
+    Publish,
+    RequestCompleted,
+    ServerSideEvent,
+    Subscribe,
+    Unsubscribe,
 )
 from ._errors import InvalidStateError, SansioRoomsError, UnknownSocketError
 from ._names import Room, normalize_namespace

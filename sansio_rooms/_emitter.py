@@ -43,8 +43,15 @@ from typing import Any, Generic, Self, TypeVar, get_args
 import attrs
 
 from . import _cluster_wire as wire
-from ._cluster import Publish, SubscriptionMode, room_has_channel, sharded_message
-from ._cluster_wire import EMITTER_UID, ClusterMessageType, RequestType
+from ._cluster_outputs import Publish
+from ._cluster_wire import (
+    EMITTER_UID,
+    ClusterMessageType,
+    RequestType,
+    SubscriptionMode,
+    room_has_channel,
+    sharded_message,
+)
 from ._errors import LocalProtocolError
 from ._names import Room, normalize_namespace, normalize_rooms
 from ._socketio import RESERVED_EVENTS, SioPacketType

@@ -26,7 +26,8 @@ _ROOT = str(Path(__file__).resolve().parents[2])
 if _ROOT not in sys.path:  # pragma: no cover - depends on what pytest collected first
     sys.path.append(_ROOT)
 
-from sansio_rooms._cluster import ClusterMachine, Subscribe  # noqa: E402
+from sansio_rooms._cluster import ClusterMachine  # noqa: E402
+from sansio_rooms._cluster_outputs import Subscribe  # noqa: E402
 from sansio_rooms._engine import RoomEngine  # noqa: E402
 from sansio_rooms._server import ServerMachine  # noqa: E402
 from sansio_rooms._socketio import SioPacket, SioPacketType, encode_sio_packet  # noqa: E402

@@ -643,8 +643,7 @@ class Peer:
             want["psub"] = len(namespaces)
             want["sub"] = 3 * len(namespaces)
         elif self.opts.mode == "sharded":
-            from sansio_rooms._cluster import room_has_channel
-            from sansio_rooms._cluster_wire import room_channel_name
+            from sansio_rooms._cluster_wire import room_channel_name, room_has_channel
 
             channels: set[str] = set()
             for nsp in namespaces:

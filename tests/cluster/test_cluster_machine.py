@@ -36,19 +36,17 @@ from _fixtures import (
 )
 
 from sansio_rooms import _cluster_wire as wire
-from sansio_rooms._cluster import (
-    REQUESTS_TIMEOUT,
-    ClusterMachine,
+from sansio_rooms._cluster import REQUESTS_TIMEOUT, ClusterMachine
+from sansio_rooms._cluster_outputs import (
     MessageDropped,
     Publish,
     RequestCompleted,
     RequestKind,
     ServerSideEvent,
     Subscribe,
-    SubscriptionMode,
     Unsubscribe,
 )
-from sansio_rooms._cluster_wire import ClusterMessageType, RequestType
+from sansio_rooms._cluster_wire import ClusterMessageType, RequestType, SubscriptionMode
 from sansio_rooms._engineio_server import WebSocketClose, WebSocketSend
 from sansio_rooms._errors import InvalidRoomError, LocalProtocolError
 from sansio_rooms._names import Room

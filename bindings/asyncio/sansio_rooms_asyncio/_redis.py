@@ -271,26 +271,36 @@ class RedisAdapter:
     async def _flush(self, client: Redis, publishes: list[Publish]) -> None:
         if not publishes:
             return
-        try:
-            if len(publishes) == 1:
-                output = publishes[0]
-                if output.sharded:
-                    await client.spublish(output.channel, output.payload)
-                else:
-                    await client.publish(output.channel, output.payload)
+        for attempt in (1, 2):
+            try:
+                await self._publish_all(client, publishes)
                 return
-            async with client.pipeline(transaction=False) as pipe:
-                for output in publishes:
-                    if output.sharded:
-                        pipe.spublish(output.channel, output.payload)
-                    else:
-                        pipe.publish(output.channel, output.payload)
-                await pipe.execute()
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:
-            self.health = self.health.lost(len(publishes))
-            logger.error("cluster: %d message(s) not published (%s)", len(publishes), error)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                # Once more at once: after Redis restarted, every pooled connection fails
+                # once ("closed by server") before redis-py replaces it. A second failure
+                # means Redis is away: the messages are lost, as with Node's adapter.
+                if attempt == 2:
+                    self.health = self.health.lost(len(publishes))
+                    logger.error("cluster: %d message(s) not published (%s)", len(publishes), error)
+
+    @staticmethod
+    async def _publish_all(client: Redis, publishes: list[Publish]) -> None:
+        if len(publishes) == 1:
+            output = publishes[0]
+            if output.sharded:
+                await client.spublish(output.channel, output.payload)
+            else:
+                await client.publish(output.channel, output.payload)
+            return
+        async with client.pipeline(transaction=False) as pipe:
+            for output in publishes:
+                if output.sharded:
+                    pipe.spublish(output.channel, output.payload)
+                else:
+                    pipe.publish(output.channel, output.payload)
+            await pipe.execute()
 
     def _set_health(self, *, connected: bool, error: str | None = None) -> None:
         before = self.health
