@@ -203,9 +203,9 @@ class ClusterDriving:
         logger.warning("cluster: dropped a message on %s: %s", output.channel, output.reason)
 
     def _on_request_completed(self, output: RequestCompleted) -> None:
-        waiter = self._request_waiters.pop(output.request_id, None)
-        if waiter is not None:
-            waiter.set(output)
+        # A request's waiter is registered before its outputs run, and a request that was
+        # given up is cancelled in the machine too: every completion has its waiter.
+        self._request_waiters.pop(output.request_id).set(output)
 
     def _on_server_side_event(self, output: ServerSideEvent) -> None:
         driver: ServerDriver = self  # type: ignore[assignment]
