@@ -47,13 +47,15 @@ async def pause() -> None:
     await asyncio.sleep(0.2)  # let the messages arrive, so that the transcript reads in order
 
 
-async def start_server(port: int, trio: bool) -> asyncio.subprocess.Process:
+async def start_server(port: int, trio: bool, **env_vars: str) -> asyncio.subprocess.Process:
+    """``chat_server.py`` on ``port`` (trio: on hypercorn), with these extra environment
+    variables (``SANSIO_ROOMS_REDIS``: one of a cluster)."""
     bin_dir = Path(sys.executable).parent
     if trio:
         command = [str(bin_dir / "hypercorn"), "-k", "trio", "--bind", f"127.0.0.1:{port}"]
     else:
         command = [str(bin_dir / "uvicorn"), "--host", "127.0.0.1", "--port", str(port)]
-    env = {**os.environ, "SANSIO_ROOMS_BINDING": "trio" if trio else "asyncio"}
+    env = {**os.environ, "SANSIO_ROOMS_BINDING": "trio" if trio else "asyncio", **env_vars}
     process = await asyncio.create_subprocess_exec(
         *command, "--log-level", "warning", "chat_server:app", cwd=HERE, env=env
     )

@@ -13,39 +13,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import socketio
-from chat_demo import free_port, pause
+from chat_demo import free_port, pause, start_server
 
 HERE = Path(__file__).resolve().parent
-
-
-async def start_server(port: int, binding: str, redis_url: str) -> asyncio.subprocess.Process:
-    bin_dir = Path(sys.executable).parent
-    if binding == "trio":
-        command = [str(bin_dir / "hypercorn"), "-k", "trio", "--bind", f"127.0.0.1:{port}"]
-    else:
-        command = [str(bin_dir / "uvicorn"), "--host", "127.0.0.1", "--port", str(port)]
-    env = {**os.environ, "SANSIO_ROOMS_BINDING": binding, "SANSIO_ROOMS_REDIS": redis_url}
-    process = await asyncio.create_subprocess_exec(
-        *command, "--log-level", "warning", "chat_server:app", cwd=HERE, env=env
-    )
-    for _ in range(100):  # at most 10 s
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            await asyncio.sleep(0.1)
-        else:
-            writer.close()
-            await writer.wait_closed()
-            return process
-    process.kill()
-    raise RuntimeError(f"the {binding} chat server did not start")
 
 
 async def person(url: str, name: str, where: str) -> socketio.AsyncClient:
@@ -67,7 +43,10 @@ async def person(url: str, name: str, where: str) -> socketio.AsyncClient:
 async def main(redis_url: str) -> None:
     ports = {"asyncio": free_port(), "trio": free_port()}
     print(f"== two chat servers sharing rooms through Redis at {redis_url}")
-    servers = [await start_server(port, name, redis_url) for name, port in ports.items()]
+    servers = [
+        await start_server(port, name == "trio", SANSIO_ROOMS_REDIS=redis_url)
+        for name, port in ports.items()
+    ]
     try:
         for name, port in ports.items():
             print(f"  {name} binding on http://127.0.0.1:{port}")

@@ -262,31 +262,24 @@ class BroadcastOperator:
 
     async def sockets_join(self, rooms: Iterable[Room] | Room) -> None:
         """Every selected socket joins ``rooms`` (on every server of a cluster)."""
-        server = self._server
-        selection = self._selection
-        if server._cluster_selection(selection):
-            assert server.cluster is not None
-            server._run(
-                server.cluster.sockets_join(
-                    selection.nsp, rooms, rooms=selection.rooms, except_=self._except_remote()
-                )
-            )
-        namespace = server.machine.engine.namespace(selection.nsp)
-        server._run_if_any(namespace.sockets_join(rooms, sids=self._selected()))
+        self._membership(rooms, join=True)
 
     async def sockets_leave(self, rooms: Iterable[Room] | Room) -> None:
         """Every selected socket leaves ``rooms`` (on every server of a cluster)."""
+        self._membership(rooms, join=False)
+
+    def _membership(self, rooms: Iterable[Room] | Room, *, join: bool) -> None:
         server = self._server
         selection = self._selection
-        if server._cluster_selection(selection):
-            assert server.cluster is not None
+        cluster = server.cluster
+        if cluster is not None and server._cluster_selection(selection):
+            change = cluster.sockets_join if join else cluster.sockets_leave
             server._run(
-                server.cluster.sockets_leave(
-                    selection.nsp, rooms, rooms=selection.rooms, except_=self._except_remote()
-                )
+                change(selection.nsp, rooms, rooms=selection.rooms, except_=self._except_remote())
             )
         namespace = server.machine.engine.namespace(selection.nsp)
-        server._run_if_any(namespace.sockets_leave(rooms, sids=self._selected()))
+        apply = namespace.sockets_join if join else namespace.sockets_leave
+        server._run_if_any(apply(rooms, sids=self._selected()))
 
     async def disconnect_sockets(self, close: bool = False) -> None:
         """Disconnect every selected socket (``close``: their whole connections), on every
