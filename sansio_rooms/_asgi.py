@@ -10,6 +10,8 @@ file without blocking its loop.
 from __future__ import annotations
 
 import abc
+import inspect
+import json
 import logging
 import mimetypes
 import signal
@@ -18,12 +20,28 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
-from ._app import parse_query
+from ._app import ConnectionRefusedError, parse_query
 from ._engineio_server import HttpRequest, HttpResponse
+from ._requests import FORBIDDEN, HandshakeRequest, request_from_scope
 
-__all__ = ["ASGIAppBase", "PendingResponse", "PreparedFrame", "respond"]
+__all__ = [
+    "NO_LIFESPAN",
+    "ASGIAppBase",
+    "OtherLifespan",
+    "PendingResponse",
+    "PreparedFrame",
+    "respond",
+]
 
-logger = logging.getLogger("sansio_rooms")
+logger = logging.getLogger("sansio_rooms.asgi")
+
+#: Said once when a server starts without a lifespan of its own.
+NO_LIFESPAN = (
+    "the Socket.IO server started at its first request: no ASGI lifespan ran for it (is "
+    "it mounted in another app?), so no graceful shutdown will run. Run its lifespan with "
+    "your app's: FastAPI(lifespan=sio_app.lifespan), or `async with sio_app.lifespan(app):` "
+    "inside your own lifespan"
+)
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -108,15 +126,19 @@ class ASGIAppBase(abc.ABC):
             socketio_path = server.default_path
         self.path = "/" + socketio_path.strip("/") + "/"
         self.static_files = {k: Path(v) for k, v in (static_files or {}).items()}
+        # A lifespan (the ASGI server's, or ``lifespan()`` in another app's) runs the server.
+        self._lifespan_ran = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "lifespan":
-            await self._lifespan(receive, send)
+            await self._lifespan(scope, receive, send)
             return
         # What is left are the two kinds of connection: "http" and "websocket".
-        path = scope.get("path", "")
+        path = _route_path(scope)
         if path == self.path or path == self.path[:-1] or path.startswith(self.path):
+            if not self._lifespan_ran:
+                await self._start_lazily()
             self.server._connections += 1
             try:
                 if kind == "websocket":
@@ -175,8 +197,13 @@ class ASGIAppBase(abc.ABC):
     # -- what a binding supplies -----------------------------------------------------------------
 
     @abc.abstractmethod
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
-        """Start the server on ``lifespan.startup``, stop it gracefully on shutdown."""
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Start the server on ``lifespan.startup``, stop it gracefully on shutdown; with
+        the other app's lifespan around it (:class:`OtherLifespan`)."""
+
+    @abc.abstractmethod
+    async def _start_lazily(self) -> None:
+        """No lifespan ran: start the server anyway, once (and log :data:`NO_LIFESPAN`)."""
 
     @abc.abstractmethod
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -212,8 +239,69 @@ class ASGIAppBase(abc.ABC):
 
     # -- HTTP long-polling and static files ------------------------------------------------------
 
+    def _other_lifespan(self, scope: Scope) -> OtherLifespan | None:
+        if self.other_asgi_app is None:
+            return None
+        return OtherLifespan(self.other_asgi_app, scope, self.server._new_waiter)
+
+    # -- who may connect ---------------------------------------------------------------------------
+
+    async def _refusal(
+        self, request: HandshakeRequest, origin: str | None, opening: bool
+    ) -> bytes | None:
+        """``None`` if the request may go on, else the body of its 403: its origin is not
+        allowed, or (for a request that opens a session) ``allow_request`` said no."""
+        server = self.server
+        if not server.origins.allows(origin, request):
+            return _forbidden("Origin not allowed")
+        check = server.allow_request
+        if not opening or check is None:
+            return None
+        try:
+            allowed = check(request)
+            if inspect.isawaitable(allowed):
+                allowed = await allowed
+        except ConnectionRefusedError as error:
+            return _forbidden(error.message)
+        except Exception:
+            logger.exception("allow_request failed: the request is refused")
+            return _forbidden("Forbidden")
+        return _forbidden("Forbidden") if allowed is False else None
+
+    async def _admit_websocket(
+        self, scope: Scope
+    ) -> tuple[Mapping[str, str], HandshakeRequest | None, bytes | None]:
+        """A WebSocket's query, the request details of one that opens a session, and the
+        body of its refusal (``None``: it may go on)."""
+        server = self.server
+        query = parse_query(scope.get("query_string", b""))
+        request = request_from_scope(scope, server.trusted_proxies, query)
+        opening = "sid" not in query
+        refusal = await self._refusal(request, request.headers.get("origin"), opening)
+        return query, request if opening else None, refusal
+
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         server = self.server
+        query = parse_query(scope.get("query_string", b""))
+        origin = _origin(scope)
+        opening = "sid" not in query
+        method = scope["method"]
+        request: HandshakeRequest | None = None
+        cors: list[tuple[str, str]] = []
+        if origin is not None or opening:
+            # The details are read for a request that opens a session or comes from a
+            # page: the session's other requests cost nothing more.
+            request = request_from_scope(scope, server.trusted_proxies, query)
+            refusal = await self._refusal(request, origin, opening and method != "OPTIONS")
+            if refusal is not None:
+                await respond(send, 403, [(b"content-type", b"application/json")], refusal)
+                return
+            if origin is not None:
+                if method == "OPTIONS":  # a CORS preflight
+                    allowed = server.origins.preflight_headers(origin, request)
+                    await respond(send, 204, _encode(allowed), b"")
+                    return
+                cors = server.origins.headers(origin)
         limit = server.engineio.max_payload
         chunks: list[bytes] = []
         size = 0
@@ -230,26 +318,21 @@ class ASGIAppBase(abc.ABC):
         headers = dict(scope.get("headers") or [])
         content_type = headers.get(b"content-type")
         pending = self._pending_response()
-        request = HttpRequest(
+        http_request = HttpRequest(
             handle=pending,
-            method=scope["method"],
-            query=parse_query(scope.get("query_string", b"")),
+            method=method,
+            query=query,
             body=b"".join(chunks),
             content_type=None if content_type is None else content_type.decode("latin-1"),
         )
-        server._receive_request(request)
+        server._receive_request(http_request, request if opening else None)
         if pending.response is None:  # a parked GET
             await self._wait_for_response(pending, receive)
             if pending.response is None:  # the client went away first
                 server._request_closed(pending)
                 return
         response = pending.response
-        await respond(
-            send,
-            response.status,
-            [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers],
-            response.body,
-        )
+        await respond(send, response.status, _encode([*response.headers, *cors]), response.body)
 
     async def _static(self, path: Path, send: Send) -> None:
         try:
@@ -259,3 +342,86 @@ class ASGIAppBase(abc.ABC):
             return
         content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         await respond(send, 200, [(b"content-type", content_type.encode())], body)
+
+
+def _route_path(scope: Scope) -> str:
+    """The path below the app's mount point: Starlette's ``Mount`` (and uvicorn's
+    ``--root-path``) keep the whole path in ``path`` and the prefix in ``root_path``; older
+    frameworks strip it from ``path``."""
+    path: str = scope.get("path", "")
+    root = scope.get("root_path") or ""
+    if root and (path == root or path.startswith(root + "/")):
+        return path[len(root) :]
+    return path
+
+
+def _origin(scope: Scope) -> str | None:
+    for name, value in scope.get("headers") or ():
+        if name.lower() == b"origin":
+            decoded: str = value.decode("latin-1")
+            return decoded
+    return None
+
+
+def _forbidden(message: str) -> bytes:
+    """Engine.IO's answer to a refused request (Node's ``allowRequest``): code 4."""
+    return json.dumps({"code": FORBIDDEN, "message": message}).encode()
+
+
+def _encode(headers: Iterable[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
+    return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
+
+
+class OtherLifespan:
+    """Another ASGI app's lifespan (``other_asgi_app``), run beside the server's: the binding
+    starts :meth:`run` as a task, then awaits :meth:`startup` before starting the server, and
+    :meth:`shutdown` after stopping it. An app that does not do lifespans (it raises at once,
+    as ASGI allows) is left alone."""
+
+    def __init__(self, app: Any, scope: Scope, new_waiter: Callable[[], Any]) -> None:
+        self.app = app
+        self.scope = scope
+        self._replies = [new_waiter(), new_waiter()]  # to startup, to shutdown
+        self._shutdown = new_waiter()
+        self._received = 0
+        self._answered = 0
+        self.supported = True
+
+    async def run(self) -> None:
+        try:
+            await self.app(self.scope, self._receive, self._send)
+        except Exception:
+            if self._answered:
+                logger.exception("the other app's lifespan failed")
+            else:
+                logger.info("the other app does not support the ASGI lifespan: left alone")
+            self.supported = False
+        finally:
+            for reply in self._replies:
+                reply.set({"type": "lifespan.ended"})
+
+    async def _receive(self) -> dict[str, Any]:
+        self._received += 1
+        if self._received == 1:
+            return {"type": "lifespan.startup"}
+        await self._shutdown.wait()
+        return {"type": "lifespan.shutdown"}
+
+    async def _send(self, message: MutableMapping[str, Any]) -> None:
+        if self._answered < len(self._replies):
+            self._replies[self._answered].set(message)
+        self._answered += 1
+
+    async def startup(self) -> None:
+        """Raises ``RuntimeError`` with the other app's message if its startup failed."""
+        reply = await self._replies[0].wait()
+        if reply["type"] == "lifespan.startup.failed":
+            raise RuntimeError(reply.get("message") or "the other app's startup failed")
+
+    async def shutdown(self) -> None:
+        if not self.supported:
+            return
+        self._shutdown.set(True)
+        reply = await self._replies[1].wait()
+        if reply["type"] == "lifespan.shutdown.failed":
+            logger.error("the other app's shutdown failed: %s", reply.get("message", ""))

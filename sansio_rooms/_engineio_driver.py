@@ -16,16 +16,17 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from . import _engineio_server as eio
 from ._errors import LocalProtocolError
+from ._requests import HandshakeRequest
 from ._transport_driver import TRANSPORT_DISPATCH, TransportDriver
 
 __all__ = ["ENGINEIO_EVENTS", "EngineIODriver", "EngineIOSession"]
 
-logger = logging.getLogger("sansio_rooms")
+logger = logging.getLogger("sansio_rooms.server")
 F = TypeVar("F", bound=Callable[..., Any])
 
 #: The events an Engine.IO-only server reports.
@@ -34,15 +35,22 @@ ENGINEIO_EVENTS = frozenset({"connect", "message", "disconnect"})
 
 class EngineIOSession:
     """One client of an Engine.IO-only server: ``sid``, ``query`` (the handshake's query
-    string), ``transport`` it opened with, ``data`` (yours), ``connected``; ``send``,
-    ``close``."""
+    string), ``request`` (the request that opened it), ``transport`` it opened with,
+    ``data`` (yours), ``connected``; ``send``, ``close``."""
 
     def __init__(
-        self, server: EngineIODriver, sid: str, query: Mapping[str, str], transport: str
+        self,
+        server: EngineIODriver,
+        sid: str,
+        query: Mapping[str, str],
+        transport: str,
+        request: HandshakeRequest | None = None,
     ) -> None:
         self.server = server
         self.sid = sid
         self.query = query
+        #: The HTTP request that opened the session (headers, cookies, address, ...).
+        self.request = HandshakeRequest(query=query) if request is None else request
         self.transport = transport
         self.data: dict[str, Any] = {}
         self.connected = True
@@ -85,8 +93,23 @@ class EngineIODriver(TransportDriver):
     #: Served at ``/engine.io/`` by the ASGI apps, unless told otherwise.
     default_path = "engine.io"
 
-    def __init__(self, *, max_buffer: int = 1024, **options: Any) -> None:
-        super().__init__(max_buffer=max_buffer)
+    def __init__(
+        self,
+        *,
+        max_buffer: int = 1024,
+        allow_request: Any = None,
+        cors_allowed_origins: Any = None,
+        cors_credentials: bool = True,
+        trusted_proxies: Iterable[str] | str = (),
+        **options: Any,
+    ) -> None:
+        super().__init__(
+            max_buffer=max_buffer,
+            allow_request=allow_request,
+            cors_allowed_origins=cors_allowed_origins,
+            cors_credentials=cors_credentials,
+            trusted_proxies=trusted_proxies,
+        )
         try:
             self.machine = eio.EngineIOServer(**options)
         except TypeError as error:
@@ -126,7 +149,9 @@ class EngineIODriver(TransportDriver):
     # -- what the machine reports ----------------------------------------------------------------
 
     def _on_session_opened(self, output: eio.SessionOpened) -> None:
-        session = EngineIOSession(self, output.eio_sid, output.query, output.transport)
+        session = EngineIOSession(
+            self, output.eio_sid, output.query, output.transport, self._opened_by(output)
+        )
         self._sessions[output.eio_sid] = session
         self._spawn_for(session, self._handle("connect", session))
 

@@ -12,12 +12,17 @@ from __future__ import annotations
 
 import abc
 import logging
-from collections.abc import Callable, Coroutine, Mapping
-from typing import Any, ClassVar
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
+from typing import Any, ClassVar, TypeAlias
 
 from . import _engineio_server as eio
+from ._errors import LocalProtocolError
+from ._requests import HandshakeRequest, OriginPolicy, OriginRule, TrustedProxies
 
 __all__ = ["TransportDriver"]
+
+#: ``allow_request(request)``: ``False`` (or raising ``ConnectionRefusedError``) refuses.
+AllowRequest: TypeAlias = Callable[[HandshakeRequest], "bool | Awaitable[bool | None] | None"]
 
 logger = logging.getLogger("sansio_rooms")
 
@@ -39,10 +44,29 @@ class TransportDriver(abc.ABC):
     #: Output type -> what to do with it (the transport outputs here, a subclass adds its own).
     _dispatch: ClassVar[dict[type, Callable[[Any, Any], None]]]
 
-    def __init__(self, *, max_buffer: int = 1024) -> None:
+    def __init__(
+        self,
+        *,
+        max_buffer: int = 1024,
+        allow_request: AllowRequest | None = None,
+        cors_allowed_origins: OriginRule = None,
+        cors_credentials: bool = True,
+        trusted_proxies: Iterable[str] | str = (),
+    ) -> None:
         if type(max_buffer) is not int or max_buffer < 1:
             raise ValueError(f"max_buffer must be a positive int, not {max_buffer!r}")
+        if allow_request is not None and not callable(allow_request):
+            raise LocalProtocolError(f"allow_request must be callable, not {allow_request!r}")
         self.max_buffer = max_buffer
+        #: Called with the :class:`HandshakeRequest` of every request that would open a
+        #: session; returning ``False`` or raising :class:`ConnectionRefusedError` refuses it.
+        self.allow_request = allow_request
+        #: Which ``Origin`` may connect (``cors_allowed_origins``, ``cors_credentials``).
+        self.origins = OriginPolicy(cors_allowed_origins, credentials=cors_credentials)
+        #: Whose ``X-Forwarded-For/-Proto/-Host`` headers are believed.
+        self.trusted_proxies = TrustedProxies(trusted_proxies)
+        # The request that opens a session, while the machine handles it (see _opened_by).
+        self._opening: HandshakeRequest | None = None
         self._timer_when: float | None = None
         # HTTP requests and WebSockets the ASGI app is serving for this server right now.
         self._connections = 0
@@ -131,14 +155,36 @@ class TransportDriver(abc.ABC):
 
     # What the transports report (the binding's readers call these).
 
-    def _receive_request(self, request: eio.HttpRequest) -> None:
-        self._run(self.machine.receive_request(request, self.now()))
+    def _receive_request(
+        self, request: eio.HttpRequest, details: HandshakeRequest | None = None
+    ) -> None:
+        """An HTTP request; ``details``: what it says about the client (for a request that
+        opens a session, it becomes the session's handshake)."""
+        self._opening = details
+        try:
+            self._run(self.machine.receive_request(request, self.now()))
+        finally:
+            self._opening = None
 
     def _request_closed(self, handle: Any) -> None:
         self._run(self.machine.request_closed(handle, self.now()))
 
-    def _websocket_connect(self, writer: Any, query: Mapping[str, str]) -> None:
-        self._run(self.machine.websocket_connect(writer, query, self.now()))
+    def _websocket_connect(
+        self, writer: Any, query: Mapping[str, str], details: HandshakeRequest | None = None
+    ) -> None:
+        self._opening = details
+        try:
+            self._run(self.machine.websocket_connect(writer, query, self.now()))
+        finally:
+            self._opening = None
+
+    def _opened_by(self, output: eio.SessionOpened) -> HandshakeRequest:
+        """The request that opened this session (while its ``SessionOpened`` is being
+        performed; a connection without one, ``attach()``'s, gets its query alone)."""
+        details = self._opening
+        if details is None:
+            return HandshakeRequest(query=output.query)
+        return details
 
     def _websocket_message(self, writer: Any, data: str | bytes) -> None:
         self._run(self.machine.websocket_message(writer, data, self.now()))

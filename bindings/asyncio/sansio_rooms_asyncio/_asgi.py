@@ -5,18 +5,23 @@ Mount it in front of another ASGI app (``other_asgi_app``) to serve both from on
     app = ASGIApp(server, other_asgi_app=my_app)
 
 Requests outside the Socket.IO path go to the other app, or to ``static_files`` (a mapping
-of URL paths to local files), or get a 404. Lifespan events start and gracefully stop the
-server (they are not forwarded to the other app). Routing and request reading are the core's
-(:class:`sansio_rooms.ASGIAppBase`); this module is asyncio's part.
+of URL paths to local files), or get a 404. The lifespan starts the other app, then the
+server, and stops them in the reverse order (the server gracefully). Mounted in another app
+(``app.mount("/ws", ASGIApp(server))``), it serves ``/ws/socket.io/``; run its
+:meth:`ASGIApp.lifespan` in that app's. Routing, origins and request reading are the
+core's (:class:`sansio_rooms.ASGIAppBase`); this module is asyncio's part.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sansio_rooms import ASGIAppBase, PreparedFrame, parse_query
+from sansio_rooms import NO_LIFESPAN, ASGIAppBase, PreparedFrame
 from sansio_rooms._asgi import Receive, Scope, Send
 from sansio_rooms._engineio_server import HttpResponse
 
@@ -24,6 +29,8 @@ from ._server import _LoopServer
 from ._transport import WebSocketWriter
 
 __all__ = ["ASGIApp"]
+
+logger = logging.getLogger("sansio_rooms.asgi")
 
 
 def _direct_transport(send: Send) -> Any:
@@ -133,23 +140,58 @@ class ASGIApp(ASGIAppBase):
     """Serve ``server`` over ASGI (uvicorn: ``uvicorn.run(ASGIApp(server))``)."""
 
     server: _LoopServer
+    _lazy_start = False
 
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                try:
-                    await self.server.start()
-                except Exception as error:
-                    await send({"type": "lifespan.startup.failed", "message": str(error)})
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        other = self._other_lifespan(scope)
+        running: asyncio.Task[None] | None = None
+        try:
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    try:
+                        if other is not None:  # the other app's first, ours after
+                            running = asyncio.get_running_loop().create_task(other.run())
+                            await other.startup()
+                        await self.server.start()
+                    except Exception as error:
+                        await send({"type": "lifespan.startup.failed", "message": str(error)})
+                        return
+                    self._lifespan_ran = True
+                    self._chain_signals()
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    self._unchain_signals()
+                    await self.server.shutdown()  # ours first: the app's resources live on
+                    if other is not None:
+                        await other.shutdown()
+                    await send({"type": "lifespan.shutdown.complete"})
                     return
-                self._chain_signals()
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                self._unchain_signals()
-                await self.server.shutdown()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        finally:
+            if running is not None and not running.done():
+                running.cancel()
+
+    @asynccontextmanager
+    async def lifespan(self, app: Any = None) -> AsyncIterator[None]:
+        """The server's lifespan, for an app this one is mounted in: start the server, stop
+        it gracefully on exit (on SIGINT/SIGTERM, clients are told first). Pass it to
+        FastAPI (``FastAPI(lifespan=sio_app.lifespan)``) or Starlette, or enter it in your
+        own lifespan: ``async with sio_app.lifespan(app): yield``."""
+        await self.server.start()
+        self._lifespan_ran = True
+        self._chain_signals()
+        try:
+            yield
+        finally:
+            self._unchain_signals()
+            await self.server.shutdown()
+
+    async def _start_lazily(self) -> None:
+        if self._lazy_start:
+            return
+        self._lazy_start = True
+        logger.warning(NO_LIFESPAN)
+        await self.server.start()
 
     def _pending_response(self) -> _PendingResponse:
         return _PendingResponse(self.server._event_loop)
@@ -168,8 +210,12 @@ class ASGIApp(ASGIAppBase):
         message = await receive()
         if message["type"] != "websocket.connect":
             return
+        query, request, refusal = await self._admit_websocket(scope)
+        if refusal is not None:
+            await self._refuse_websocket(scope, send, 403, refusal)
+            return
         writer = _AsgiWebSocket(server, send)
-        server._websocket_connect(writer, parse_query(scope.get("query_string", b"")))
+        server._websocket_connect(writer, query, request)
         if not await writer.decided:
             status, body = writer.refusal or (400, b"")
             await self._refuse_websocket(scope, send, status, body)

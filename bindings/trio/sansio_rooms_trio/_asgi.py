@@ -6,21 +6,26 @@ ASGI app (``other_asgi_app``) to serve both from one server::
     app = ASGIApp(server, other_asgi_app=my_app)
 
 Requests outside the Socket.IO path go to the other app, or to ``static_files`` (a mapping
-of URL paths to local files), or get a 404. The lifespan runs the server
-(``server.running()``: its nursery, its timer) and stops it gracefully; lifespan events are
-not forwarded to the other app. Routing and request reading are the core's
-(:class:`sansio_rooms.ASGIAppBase`); this module is trio's part.
+of URL paths to local files), or get a 404. The lifespan starts the other app, then runs the
+server (``server.running()``: its nursery, its timer), and stops them in the reverse order
+(the server gracefully). Mounted in another app (``app.mount("/ws", ASGIApp(server))``), it
+serves ``/ws/socket.io/``; run its :meth:`ASGIApp.lifespan` in that app's. Routing, origins
+and request reading are the core's (:class:`sansio_rooms.ASGIAppBase`); this module is
+trio's part.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import trio
 
-from sansio_rooms import ASGIAppBase, PreparedFrame, parse_query
+from sansio_rooms import NO_LIFESPAN, ASGIAppBase, PreparedFrame
 from sansio_rooms._asgi import Receive, Scope, Send
 from sansio_rooms._engineio_server import HttpResponse
 
@@ -28,6 +33,8 @@ from ._server import _LoopServer
 from ._transport import WebSocketWriter
 
 __all__ = ["ASGIApp"]
+
+logger = logging.getLogger("sansio_rooms.asgi")
 
 
 def _direct_transport(send: Send) -> Any:
@@ -118,18 +125,66 @@ class ASGIApp(ASGIAppBase):
     """Serve ``server`` over ASGI (hypercorn: ``hypercorn -k trio module:app``)."""
 
     server: _LoopServer
+    _lazy_start: trio.Event | None = None
 
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
         message = await receive()
         if message["type"] != "lifespan.startup":  # pragma: no cover - the ASGI order
             return
-        async with self.server.running():
-            self._chain_signals()
-            await send({"type": "lifespan.startup.complete"})
-            while (await receive())["type"] != "lifespan.shutdown":
-                pass  # pragma: no cover - nothing else is sent to a lifespan
-            self._unchain_signals()
+        other = self._other_lifespan(scope)
+        async with trio.open_nursery() as nursery:
+            if other is not None:  # the other app's first, ours after
+                nursery.start_soon(other.run)
+                try:
+                    await other.startup()
+                except RuntimeError as error:
+                    await send({"type": "lifespan.startup.failed", "message": str(error)})
+                    nursery.cancel_scope.cancel()
+                    return
+            async with self.server.running():
+                self._lifespan_ran = True
+                self._chain_signals()
+                await send({"type": "lifespan.startup.complete"})
+                while (await receive())["type"] != "lifespan.shutdown":
+                    pass  # pragma: no cover - nothing else is sent to a lifespan
+                self._unchain_signals()
+            if other is not None:  # ours first (gracefully): the app's resources live on
+                await other.shutdown()
         await send({"type": "lifespan.shutdown.complete"})
+
+    @asynccontextmanager
+    async def lifespan(self, app: Any = None) -> AsyncIterator[None]:
+        """The server's lifespan, for an app this one is mounted in: run the server (its
+        nursery), stop it gracefully on exit (on SIGINT/SIGTERM, clients are told first).
+        Pass it to FastAPI (``FastAPI(lifespan=sio_app.lifespan)``) or Starlette, or enter
+        it in your own lifespan: ``async with sio_app.lifespan(app): yield``."""
+        async with self.server.running():
+            self._lifespan_ran = True
+            self._chain_signals()
+            try:
+                yield
+            finally:
+                self._unchain_signals()
+
+    async def _start_lazily(self) -> None:
+        if self.server._nursery is not None:  # running already (``server.running()``)
+            return
+        if self._lazy_start is None:
+            self._lazy_start = trio.Event()
+            logger.warning(NO_LIFESPAN)
+            trio.lowlevel.spawn_system_task(self._run_until_the_end, self._lazy_start)
+        await self._lazy_start.wait()
+
+    async def _run_until_the_end(self, started: trio.Event) -> None:
+        """The server without a lifespan: in a system task, until trio.run ends."""
+        try:
+            async with self.server.running():
+                started.set()
+                await trio.sleep_forever()
+        except Exception:
+            logger.exception("the server, started without a lifespan, failed")
+        finally:
+            started.set()
 
     def _pending_response(self) -> _PendingResponse:
         return _PendingResponse()
@@ -154,10 +209,14 @@ class ASGIApp(ASGIAppBase):
         message = await receive()
         if message["type"] != "websocket.connect":  # pragma: no cover - the ASGI order
             return
+        query, request, refusal = await self._admit_websocket(scope)
+        if refusal is not None:
+            await self._refuse_websocket(scope, send, 403, refusal)
+            return
         async with trio.open_nursery() as nursery:
             writer = _AsgiWebSocket(server, send, nursery.cancel_scope)
             nursery.start_soon(writer._write_all)
-            server._websocket_connect(writer, parse_query(scope.get("query_string", b"")))
+            server._websocket_connect(writer, query, request)
             await writer.decided.wait()
             if not writer.accepted:
                 nursery.cancel_scope.cancel()
