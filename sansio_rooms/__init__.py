@@ -5,9 +5,14 @@ Everything public is re-exported here; the private modules each declare their ``
 
 from ._app import ConnectionRefusedError as ConnectionRefusedError
 from ._app import Handlers as Handlers
+from ._app import NamespaceKey as NamespaceKey
 from ._app import Selection as Selection
+from ._app import ServerNamespace as ServerNamespace
+from ._app import namespace_key as namespace_key
 from ._app import parse_query as parse_query
+from ._asgi import NO_LIFESPAN as NO_LIFESPAN
 from ._asgi import ASGIAppBase as ASGIAppBase
+from ._asgi import OtherLifespan as OtherLifespan
 from ._asgi import PendingResponse as PendingResponse
 from ._asgi import PreparedFrame as PreparedFrame
 from ._asgi import respond as respond
@@ -27,9 +32,16 @@ from ._cluster_outputs import Unsubscribe as Unsubscribe
 from ._cluster_wire import EMITTER_UID as EMITTER_UID
 from ._cluster_wire import ClusterMessageType as ClusterMessageType
 from ._cluster_wire import RequestType as RequestType
+from ._compat import SidMethods as SidMethods
+from ._compat_server import CompatASGIApp as CompatASGIApp
+from ._compat_server import CompatConnectionRefusedError as CompatConnectionRefusedError
+from ._compat_server import CompatNamespace as CompatNamespace
+from ._compat_server import CompatServer as CompatServer
+from ._compat_server import wsgi_environ as wsgi_environ
 from ._driver import AckTimeoutError as AckTimeoutError
 from ._driver import BroadcastOperator as BroadcastOperator
 from ._driver import Handshake as Handshake
+from ._driver import ParentOperator as ParentOperator
 from ._driver import ServerDriver as ServerDriver
 from ._driver import Socket as Socket
 from ._emitter import AsyncEmitter as AsyncEmitter
@@ -105,6 +117,11 @@ from ._outputs import RoomJoined as RoomJoined
 from ._outputs import RoomLeft as RoomLeft
 from ._outputs import SocketDisconnected as SocketDisconnected
 from ._outputs import SocketDisconnecting as SocketDisconnecting
+from ._requests import HandshakeRequest as HandshakeRequest
+from ._requests import OriginPolicy as OriginPolicy
+from ._requests import TrustedProxies as TrustedProxies
+from ._requests import parse_cookies as parse_cookies
+from ._requests import request_from_scope as request_from_scope
 from ._resp import RespError as RespError
 from ._resp import RespParser as RespParser
 from ._resp import encode_command as encode_command
@@ -128,6 +145,7 @@ __all__ = [
     "EMITTER_UID",
     "ENGINEIO_EVENTS",
     "MAX_ACK_ID",
+    "NO_LIFESPAN",
     "RECORD_SEPARATOR",
     "RESERVED_EVENTS",
     "SESSION_TRANSITIONS",
@@ -150,6 +168,10 @@ __all__ = [
     "ClusterOutput",
     "ClusterRequestTimeout",
     "ClusterUnavailableError",
+    "CompatASGIApp",
+    "CompatConnectionRefusedError",
+    "CompatNamespace",
+    "CompatServer",
     "Connect",
     "ConnectRequest",
     "Connected",
@@ -172,6 +194,7 @@ __all__ = [
     "FinishDisconnect",
     "Handlers",
     "Handshake",
+    "HandshakeRequest",
     "HttpError",
     "HttpRequest",
     "HttpResponse",
@@ -183,8 +206,12 @@ __all__ = [
     "MessageDropped",
     "MessageReceived",
     "Namespace",
+    "NamespaceKey",
     "Operation",
+    "OriginPolicy",
+    "OtherLifespan",
     "Output",
+    "ParentOperator",
     "PendingResponse",
     "PreparedFrame",
     "Publish",
@@ -206,11 +233,13 @@ __all__ = [
     "Selection",
     "ServerDriver",
     "ServerMachine",
+    "ServerNamespace",
     "ServerOutput",
     "ServerSideEvent",
     "SessionClosed",
     "SessionOpened",
     "SessionState",
+    "SidMethods",
     "SioData",
     "SioDecoder",
     "SioPacket",
@@ -225,6 +254,7 @@ __all__ = [
     "TimePassed",
     "TransportDriver",
     "TransportOutput",
+    "TrustedProxies",
     "UnknownSocketError",
     "Unsubscribe",
     "WebSocketAccept",
@@ -240,10 +270,14 @@ __all__ = [
     "encode_sio_packet",
     "handshake_packet",
     "http_error_body",
+    "namespace_key",
     "normalize_namespace",
     "normalize_room",
     "normalize_rooms",
+    "parse_cookies",
     "parse_query",
+    "request_from_scope",
     "respond",
+    "wsgi_environ",
 ]
 __version__ = "0.1.0.dev0"

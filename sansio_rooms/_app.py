@@ -7,8 +7,10 @@ connect handler raises to refuse a client, and query-string parsing. Nothing her
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from functools import partial
+from typing import Any, TypeAlias, TypeVar
 from urllib.parse import parse_qsl
 
 import attrs
@@ -16,18 +18,33 @@ import attrs
 from ._errors import LocalProtocolError, SansioRoomsError
 from ._names import Room, normalize_namespace, normalize_rooms
 
-__all__ = ["ConnectionRefusedError", "Handlers", "Selection", "parse_query"]
+__all__ = [
+    "ConnectionRefusedError",
+    "Handlers",
+    "NamespaceKey",
+    "Selection",
+    "ServerNamespace",
+    "namespace_key",
+    "parse_query",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 #: Events the server raises itself, not a client: "connect" (auth), "disconnecting",
-#: "disconnect", and "*" (catch-all for events without a handler of their own).
-SPECIAL_EVENTS = frozenset({"connect", "disconnecting", "disconnect", "*"})
+#: "disconnect", "error" (a packet middleware refused a packet), and "*" (catch-all for events
+#: without a handler of their own). A client's event of one of these names goes to "*".
+SPECIAL_EVENTS = frozenset({"connect", "disconnecting", "disconnect", "error", "*"})
+
+#: A namespace as handlers are registered for it: a name, or (a dynamic namespace) a compiled
+#: regular expression the whole name must match, or a function ``(name, auth) -> bool``.
+NamespaceKey: TypeAlias = "str | re.Pattern[str] | Callable[[str, Any], Any]"
 
 
 class ConnectionRefusedError(SansioRoomsError):
-    """Raise it from a ``connect`` handler to refuse the client: it receives CONNECT_ERROR
-    with ``message`` (and ``data`` when given), as ``next(new Error(...))`` does in Node."""
+    """Raise it from a ``connect`` handler or a middleware to refuse the client: it receives
+    CONNECT_ERROR with ``message`` (and ``data`` when given), as ``next(new Error(...))``
+    does in Node. From ``allow_request``: the HTTP request is refused (403) with
+    ``message``."""
 
     def __init__(self, message: str = "Not authorized", data: Any = None) -> None:
         super().__init__(message)
@@ -35,48 +52,159 @@ class ConnectionRefusedError(SansioRoomsError):
         self.data = data
 
 
+def namespace_key(namespace: Any) -> Any:
+    """A name normalised (``"chat"`` is ``"/chat"``), or a dynamic namespace's pattern or
+    function as it is."""
+    if isinstance(namespace, re.Pattern):
+        if not isinstance(namespace.pattern, str):
+            raise LocalProtocolError("a namespace pattern matches str, not bytes")
+        return namespace
+    if callable(namespace):
+        return namespace
+    return normalize_namespace(namespace)
+
+
+class ServerNamespace:
+    """Handlers as methods of a class, as python-socketio's ``AsyncNamespace``::
+
+        class Chat(ServerNamespace):
+            async def on_connect(self, socket, auth): ...
+            async def on_message(self, socket, text): ...
+            async def on_disconnect(self, socket, reason): ...
+
+        server.register_namespace(Chat("/chat"))
+
+    ``on_<event>`` handles the event ``<event>`` (``connect``, ``disconnecting``,
+    ``disconnect`` and ``error`` too) with the arguments a function handler would get.
+    ``namespace`` may be a dynamic namespace (a pattern or a function, see ``server.on``).
+    Override :meth:`trigger_event` to route events yourself (a catch-all). ``server`` is
+    set by ``register_namespace``."""
+
+    def __init__(self, namespace: NamespaceKey = "/") -> None:
+        self.namespace = namespace_key(namespace)
+        self.server: Any = None
+
+    def trigger_event(self, event: str, socket: Any, *args: Any) -> Any:
+        """Run the method of ``event`` (``on_<event>``); what it returns is the
+        acknowledgement. An event without a method is ignored."""
+        method = getattr(self, f"on_{event}", None)
+        if method is None:
+            return None
+        return method(socket, *args)
+
+    def _handler(self, event: str) -> Callable[..., Any] | None:
+        if type(self).trigger_event is not ServerNamespace.trigger_event:
+            return partial(self.trigger_event, event)
+        method = getattr(self, f"on_{event}", None)
+        return method if callable(method) else None
+
+
 class Handlers:
-    """Event handlers per namespace: ``handlers.on("chat", namespace="/")(function)``."""
+    """Event handlers and middleware per namespace: ``handlers.on("chat", "/")(function)``.
+
+    A dynamic namespace (a pattern or a function) registers handlers for every namespace it
+    admits: a child, once admitted (:meth:`adopt`), has its parent's handlers and
+    middleware."""
 
     def __init__(self) -> None:
-        self._by_namespace: dict[str, dict[str, Callable[..., Any]]] = {}
+        self._by_namespace: dict[Any, dict[str, Callable[..., Any]]] = {}
+        self._objects: dict[Any, ServerNamespace] = {}
+        self._middleware: dict[Any, list[Callable[..., Any]]] = {}
+        self._parents: list[Any] = []  # dynamic namespaces, in registration order
+        self._children: dict[str, Any] = {}  # an admitted child -> its parent
 
-    def on(self, event: str, namespace: str = "/") -> Callable[[F], F]:
+    def _registered(self, key: Any) -> None:
+        if not isinstance(key, str) and key not in self._parents:
+            self._parents.append(key)
+
+    def on(self, event: str, namespace: NamespaceKey = "/") -> Callable[[F], F]:
         if not isinstance(event, str) or not event:
             raise LocalProtocolError(f"an event name must be a non-empty str, not {event!r}")
-        nsp = normalize_namespace(namespace)
+        key = namespace_key(namespace)
 
         def register(function: F) -> F:
             if not callable(function):
                 raise LocalProtocolError(f"a handler must be callable, not {function!r}")
-            self._by_namespace.setdefault(nsp, {})[event] = function
+            self._by_namespace.setdefault(key, {})[event] = function
+            self._registered(key)
             return function
 
         return register
 
+    def use(self, middleware: Callable[..., Any], namespace: NamespaceKey = "/") -> None:
+        if not callable(middleware):
+            raise LocalProtocolError(f"a middleware must be callable, not {middleware!r}")
+        key = namespace_key(namespace)
+        self._middleware.setdefault(key, []).append(middleware)
+        self._registered(key)
+
+    def register(self, namespace: ServerNamespace) -> None:
+        if not isinstance(namespace, ServerNamespace):
+            raise LocalProtocolError(f"register a ServerNamespace instance, not {namespace!r}")
+        self._objects[namespace.namespace] = namespace
+        self._registered(namespace.namespace)
+
     def namespaces(self) -> tuple[str, ...]:
-        return tuple(self._by_namespace)
+        """The namespaces registered by name."""
+        keys = (*self._by_namespace, *self._objects, *self._middleware)
+        return tuple(dict.fromkeys(key for key in keys if isinstance(key, str)))
+
+    # -- dynamic namespaces ----------------------------------------------------------------
+
+    def parents(self) -> tuple[Any, ...]:
+        """The dynamic namespaces (patterns and functions), in registration order."""
+        return tuple(self._parents)
+
+    def adopt(self, nsp: str, parent: Any) -> None:
+        """``nsp`` was admitted by the dynamic namespace ``parent``: it has its handlers."""
+        self._children[nsp] = parent
+
+    def parent_of(self, nsp: str) -> Any:
+        return self._children.get(nsp)
+
+    def children_of(self, parent: Any) -> tuple[str, ...]:
+        """The children ``parent`` admitted, in the order they came."""
+        return tuple(child for child, key in self._children.items() if key == parent)
+
+    def forget(self, nsp: str) -> None:
+        """The child ``nsp`` is gone (removed once empty)."""
+        self._children.pop(nsp, None)
+
+    # -- lookups ---------------------------------------------------------------------------
+
+    def _key(self, nsp: str) -> Any:
+        return self._children.get(nsp, nsp)
 
     def get(self, nsp: str, event: str) -> Callable[..., Any] | None:
-        """The handler of ``event``; for an event of a client without a handler of its own,
-        the catch-all ``"*"`` one (called with the event name first)."""
-        handlers = self._by_namespace.get(nsp)
-        if handlers is None:
-            return None
-        return handlers.get(event)
+        """The handler of a server event (``connect``, ``disconnect``, ...) or of the
+        catch-all ``"*"``."""
+        key = self._key(nsp)
+        handlers = self._by_namespace.get(key)
+        handler = None if handlers is None else handlers.get(event)
+        if handler is None:
+            namespace = self._objects.get(key)
+            if namespace is not None and event != "*":
+                handler = namespace._handler(event)
+        return handler
 
     def for_event(self, nsp: str, event: Any) -> tuple[Callable[..., Any] | None, bool]:
         """``(handler, is_catch_all)`` for an event a client emitted."""
-        handlers = self._by_namespace.get(nsp)
-        if handlers is None:
+        key = self._key(nsp)
+        handlers = self._by_namespace.get(key)
+        namespace = self._objects.get(key)
+        if handlers is None and namespace is None:
             return None, False
-        handler = (
-            handlers.get(event) if type(event) is str and event not in SPECIAL_EVENTS else None
-        )
+        own = type(event) is str and event not in SPECIAL_EVENTS
+        handler = handlers.get(event) if own and handlers is not None else None
+        if handler is None and own and namespace is not None:
+            handler = namespace._handler(event)
         if handler is not None:
             return handler, False
-        catch_all = handlers.get("*")
+        catch_all = None if handlers is None else handlers.get("*")
         return catch_all, catch_all is not None
+
+    def middleware(self, nsp: str) -> list[Callable[..., Any]]:
+        return self._middleware.get(self._key(nsp), [])
 
 
 @attrs.frozen(kw_only=True)

@@ -161,6 +161,27 @@ class ClusterMachine:
         self._add(nsp)
         return self._subscriptions(nsp)
 
+    def remove_namespace(self, nsp: str) -> list[ClusterOutput]:
+        """The server dropped a namespace (an empty dynamic child): what to unsubscribe from
+        (nothing if unknown)."""
+        nsp = normalize_namespace(nsp)
+        channels = self._channels.pop(nsp, None)
+        if channels is None:
+            return []
+        rooms = self._room_channels.pop(nsp)
+        if self.sharded:
+            return [
+                Unsubscribe(channels=(channels.base, channels.own, *rooms.values()), sharded=True)
+            ]
+        for channel in (channels.request, channels.response, channels.own):
+            self._routes.pop(channel, None)
+        return [
+            Unsubscribe(
+                channels=(channels.request, channels.response, channels.own),
+                patterns=(channels.base + "*",),
+            )
+        ]
+
     def subscriptions(self) -> list[Subscribe]:
         """Everything to subscribe to now, for every namespace (at start, and again after
         the connection to Redis was lost)."""

@@ -41,7 +41,7 @@ __all__ = [
     "RemoteSocket",
 ]
 
-logger = logging.getLogger("sansio_rooms")
+logger = logging.getLogger("sansio_rooms.cluster")
 F = TypeVar("F", bound=Callable[..., Any])
 
 #: Node waits this long for the answers to ``serverSideEmit`` with an ack (fixed there).
@@ -178,10 +178,18 @@ class ClusterDriving:
         socket = driver.get_socket(sid, nsp)
         if socket is None:  # pragma: no cover - the machine only describes connected sockets
             return {}, {}
+        shake = socket.handshake
+        # Node's socket.handshake, as its adapter sends it (time: Node's is Date#toString).
         handshake = {
-            "headers": {},
-            "query": dict(socket.handshake.query),
-            "auth": socket.handshake.auth,
+            "headers": dict(shake.headers),
+            "time": shake.time,
+            "address": shake.address,
+            "xdomain": shake.xdomain,
+            "secure": shake.secure,
+            "issued": shake.issued,
+            "url": shake.url,
+            "query": dict(shake.query),
+            "auth": shake.auth,
         }
         return handshake, socket.data
 

@@ -48,9 +48,11 @@ class Subscribe:
 @final
 @attrs.frozen(kw_only=True)
 class Unsubscribe:
-    """Unsubscribe from these channels (SUNSUBSCRIBE when ``sharded``)."""
+    """Unsubscribe from these channels (SUNSUBSCRIBE when ``sharded``) and patterns
+    (PUNSUBSCRIBE)."""
 
     channels: tuple[str, ...]
+    patterns: tuple[str, ...] = ()
     sharded: bool = False
 
 

@@ -16,14 +16,23 @@ from __future__ import annotations
 import abc
 import inspect
 import logging
+import re
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Protocol, TypeVar
+from datetime import UTC, datetime
+from typing import Any, Protocol, TypeVar, overload
 
 import attrs
 
 from . import _engineio_server as eio
 from . import _server as sio
-from ._app import ConnectionRefusedError, Handlers, Selection
+from ._app import (
+    ConnectionRefusedError,
+    Handlers,
+    NamespaceKey,
+    Selection,
+    ServerNamespace,
+    namespace_key,
+)
 from ._cluster_driver import (
     SERVER_SIDE_EMIT_TIMEOUT,
     ClusterAdapter,
@@ -39,7 +48,8 @@ from ._cluster_outputs import (
     Subscribe,
     Unsubscribe,
 )
-from ._errors import InvalidStateError, SansioRoomsError, UnknownSocketError
+from ._compat import SidMethods
+from ._errors import InvalidStateError, LocalProtocolError, SansioRoomsError, UnknownSocketError
 from ._names import Room, normalize_namespace
 from ._outputs import (
     AckCompleted,
@@ -53,12 +63,23 @@ from ._outputs import (
     SocketDisconnected,
     SocketDisconnecting,
 )
+from ._requests import HandshakeRequest
 from ._socketio import RESERVED_EVENTS, SioPacket, SioPacketType
 from ._transport_driver import TRANSPORT_DISPATCH, TransportDriver
 
-__all__ = ["AckTimeoutError", "BroadcastOperator", "Handshake", "ServerDriver", "Socket"]
+__all__ = [
+    "AckTimeoutError",
+    "BroadcastOperator",
+    "Handshake",
+    "ParentOperator",
+    "ServerDriver",
+    "Socket",
+]
 
-logger = logging.getLogger("sansio_rooms")
+logger = logging.getLogger("sansio_rooms.server")
+
+#: What a client refused because the application failed (not because it said no) is told.
+INTERNAL_ERROR = "Internal server error"
 
 #: Seconds a WebSocket's writes wait after the CONNECT reply when the connect handler
 #: emitted something. A client that handles every frame of one read before it listens again
@@ -97,11 +118,48 @@ async def _call(handler: Callable[..., Any], *args: Any) -> Any:
 
 @attrs.frozen(kw_only=True)
 class Handshake:
-    """What the client sent to connect: the CONNECT ``auth`` payload and the Engine.IO
-    session's query string."""
+    """What the client sent to connect, as Node's ``socket.handshake``: the request that
+    opened its connection (over long-polling or WebSocket alike) and the CONNECT ``auth``.
+
+    ``headers`` (lower-case names), ``cookies`` (parsed), ``address`` (the client's IP;
+    behind ``trusted_proxies``, the one their ``X-Forwarded-For`` names), ``client`` (the
+    ASGI server's ``(host, port)``), ``url`` (path and query string), ``query``, ``issued``
+    (milliseconds since the epoch, when the socket connected) and ``time`` (the same, ISO
+    8601 UTC), ``secure`` (TLS, or ``https`` from a trusted proxy), ``xdomain`` (an
+    ``Origin`` header was sent), ``auth`` (the CONNECT payload), ``scope`` (the ASGI scope
+    of that request; ``None`` for ``attach()`` connections)."""
 
     auth: Any
     query: Mapping[str, str]
+    headers: Mapping[str, str] = attrs.field(factory=dict)
+    cookies: Mapping[str, str] = attrs.field(factory=dict)
+    address: str | None = None
+    client: tuple[str, int] | None = None
+    url: str = ""
+    issued: int = 0
+    time: str = ""
+    secure: bool = False
+    xdomain: bool = False
+    scope: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
+
+    @classmethod
+    def of(cls, request: HandshakeRequest, auth: Any, seconds: float) -> Handshake:
+        """The handshake of a socket connecting at ``seconds`` since the epoch, over the
+        connection ``request`` opened."""
+        return cls(
+            auth=auth,
+            query=request.query,
+            headers=request.headers,
+            cookies=request.cookies,
+            address=request.address,
+            client=request.client,
+            url=request.url,
+            issued=int(seconds * 1000),
+            time=datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds"),
+            secure=request.secure,
+            xdomain=request.xdomain,
+            scope=request.scope,
+        )
 
 
 class BroadcastOperator:
@@ -352,6 +410,76 @@ class BroadcastOperator:
         return list(completed.responses)
 
 
+class ParentOperator:
+    """A dynamic namespace's operator (Node's ``ParentNamespace``): what it does, it does in
+    each of the namespace's children there are now, with the same selection.
+    ``server.of(teams).to("admins").emit("news")``, ``teams`` being the pattern (or the
+    function) the handlers were registered with."""
+
+    __slots__ = ("_parent", "_selection", "_server")
+
+    def __init__(self, server: ServerDriver, parent: Any, selection: Selection) -> None:
+        self._server = server
+        self._parent = parent
+        self._selection = selection
+
+    def _with(self, selection: Selection) -> ParentOperator:
+        return ParentOperator(self._server, self._parent, selection)
+
+    def children(self) -> tuple[str, ...]:
+        """The names of the children there are now."""
+        return self._server.handlers.children_of(self._parent)
+
+    def _operators(self) -> list[BroadcastOperator]:
+        return [
+            BroadcastOperator(self._server, attrs.evolve(self._selection, nsp=child))
+            for child in self.children()
+        ]
+
+    def to(self, rooms: Iterable[Room] | Room) -> ParentOperator:
+        return self._with(self._selection.to(rooms))
+
+    def in_(self, rooms: Iterable[Room] | Room) -> ParentOperator:
+        return self._with(self._selection.to(rooms))
+
+    def except_(self, rooms: Iterable[Room] | Room) -> ParentOperator:
+        return self._with(self._selection.except_(rooms))
+
+    def compress(self, value: bool) -> ParentOperator:
+        return self._with(self._selection.compress(value))
+
+    @property
+    def volatile(self) -> ParentOperator:
+        return self._with(self._selection.volatile)
+
+    @property
+    def local(self) -> ParentOperator:
+        return self._with(self._selection.local)
+
+    async def emit(self, event: str, *args: Any) -> None:
+        """Emit in every child (each selected socket of each child once)."""
+        for operator in self._operators():
+            await operator.emit(event, *args)
+
+    async def sockets_join(self, rooms: Iterable[Room] | Room) -> None:
+        for operator in self._operators():
+            await operator.sockets_join(rooms)
+
+    async def sockets_leave(self, rooms: Iterable[Room] | Room) -> None:
+        for operator in self._operators():
+            await operator.sockets_leave(rooms)
+
+    async def disconnect_sockets(self, close: bool = False) -> None:
+        for operator in self._operators():
+            await operator.disconnect_sockets(close)
+
+    async def fetch_sockets(self) -> list[Socket | RemoteSocket]:
+        found: list[Socket | RemoteSocket] = []
+        for operator in self._operators():
+            found += await operator.fetch_sockets()
+        return found
+
+
 def _check_server_side_event(event: object) -> None:
     if type(event) is not str:
         raise TypeError(f"an event name is a string, not {event!r}")
@@ -371,15 +499,17 @@ class Socket:
         sid: str,
         eio_sid: str,
         auth: Any,
-        query: Mapping[str, str],
+        request: HandshakeRequest,
     ) -> None:
         self.server = server
         self.nsp = nsp
         self.sid = sid
         self.eio_sid = eio_sid
-        self.handshake = Handshake(auth=auth, query=query)
+        self.handshake = Handshake.of(request, auth, server._wall_time())
         self.data: dict[str, Any] = {}
         self.connected = False
+        # Incoming-packet middleware (``use``), in order.
+        self._packet_middleware: list[Callable[..., Any]] = []
         # Emits made while the connect handler runs (the socket is pending): sent right after
         # the CONNECT reply, as Node does with its connection handler; dropped if refused.
         self._early: list[tuple[str, tuple[Any, ...]]] | None = []
@@ -396,6 +526,16 @@ class Socket:
             return frozenset(self.server.machine.engine.namespace(self.nsp).rooms_of(self.sid))
         except UnknownSocketError:
             return frozenset()
+
+    def use(self, middleware: Callable[..., Any]) -> None:
+        """Add an incoming-packet middleware (Node's ``socket.use``): ``middleware(packet)``,
+        sync or async, with ``packet`` the list ``[event, *args]`` of each event the client
+        sends, before its handler, in the order added. It may change the list in place;
+        raising drops the packet, and the error goes to the namespace's ``"error"`` handler
+        ``(socket, error)`` (logged when there is none)."""
+        if not callable(middleware):
+            raise LocalProtocolError(f"a middleware must be callable, not {middleware!r}")
+        self._packet_middleware.append(middleware)
 
     def join(self, rooms: Iterable[Room] | Room) -> None:
         """Join one room or several. Raises once the socket has disconnected."""
@@ -464,7 +604,7 @@ class Socket:
         )
 
 
-class ServerDriver(TransportDriver, ClusterDriving):
+class ServerDriver(TransportDriver, ClusterDriving, SidMethods):
     """The loop-independent body of a binding's server (see the module docstring).
 
     ``max_buffer``: how many frames may wait for a slow WebSocket before it is disconnected;
@@ -475,15 +615,36 @@ class ServerDriver(TransportDriver, ClusterDriving):
     machine: sio.ServerMachine
 
     def __init__(
-        self, *, max_buffer: int = 1024, adapter: ClusterAdapter | None = None, **options: Any
+        self,
+        *,
+        max_buffer: int = 1024,
+        adapter: ClusterAdapter | None = None,
+        allow_request: Any = None,
+        cors_allowed_origins: Any = None,
+        cors_credentials: bool = True,
+        trusted_proxies: Iterable[str] | str = (),
+        cleanup_empty_child_namespaces: bool = False,
+        **options: Any,
     ) -> None:
-        super().__init__(max_buffer=max_buffer)
-        self.machine = sio.ServerMachine(**options)
+        super().__init__(
+            max_buffer=max_buffer,
+            allow_request=allow_request,
+            cors_allowed_origins=cors_allowed_origins,
+            cors_credentials=cors_credentials,
+            trusted_proxies=trusted_proxies,
+        )
+        try:
+            self.machine = sio.ServerMachine(**options)
+        except TypeError as error:
+            raise TypeError(_unknown_options(type(self).__name__, options, error)) from None
+        #: Remove a dynamic namespace's child when its last socket has left (Node's option).
+        self.cleanup_empty_child_namespaces = bool(cleanup_empty_child_namespaces)
         self._init_cluster(adapter)
         self.handlers = Handlers()
         self._sockets: dict[tuple[str, str], Socket] = {}
         self._ack_waiters: dict[int, Waiter] = {}
-        self._queries: dict[str, Mapping[str, str]] = {}  # Engine.IO session -> query string
+        # Engine.IO session -> the request that opened it.
+        self._requests: dict[str, HandshakeRequest] = {}
         # Sockets whose connect handler has not answered yet, by Engine.IO session.
         self._connecting: dict[str, set[Socket]] = {}
 
@@ -491,20 +652,86 @@ class ServerDriver(TransportDriver, ClusterDriving):
     def _new_waiter(self) -> Waiter:
         """A fresh one-shot waiter."""
 
+    @abc.abstractmethod
+    def _wall_time(self) -> float:
+        """Seconds since the epoch (``socket.handshake.issued``)."""
+
     # -- registration ---------------------------------------------------------------------------
 
-    def on(self, event: str, namespace: str = "/") -> Callable[[F], F]:
-        """Decorator: ``@server.on("chat")`` registers a handler (and the namespace)."""
-        self._cluster_namespace(self.machine.add_namespace(namespace))
-        return self.handlers.on(event, namespace)
+    @overload
+    def on(
+        self, event: str, handler: None = None, namespace: NamespaceKey = "/"
+    ) -> Callable[[F], F]: ...
 
-    def event(self, handler: F) -> F:
-        """Decorator: the function's name is the event, in namespace ``/``."""
-        return self.on(handler.__name__)(handler)
+    @overload
+    def on(self, event: str, handler: F, namespace: NamespaceKey = "/") -> F: ...
+
+    def on(
+        self, event: str, handler: Callable[..., Any] | None = None, namespace: NamespaceKey = "/"
+    ) -> Any:
+        """Register ``handler`` for ``event`` of ``namespace`` (and the namespace): as a
+        call, ``server.on("chat", chat)``, or as a decorator, ``@server.on("chat")``.
+        Returns the handler (without it, the decorator)."""
+        key = self._add_namespace(namespace)
+        register = self.handlers.on(event, key)
+        return register if handler is None else register(handler)
+
+    @overload
+    def event(self, handler: F, *, namespace: NamespaceKey = "/") -> F: ...
+
+    @overload
+    def event(self, handler: None = None, *, namespace: NamespaceKey = "/") -> Callable[[F], F]: ...
+
+    def event(
+        self, handler: Callable[..., Any] | None = None, *, namespace: NamespaceKey = "/"
+    ) -> Any:
+        """Decorator: the function's name is the event: ``@server.event``, or
+        ``@server.event(namespace="/chat")``."""
+
+        def register(function: F) -> F:
+            return self.on(function.__name__, function, namespace)
+
+        return register if handler is None else register(handler)
+
+    def _add_namespace(self, namespace: NamespaceKey) -> Any:
+        """Register a namespace (a name: now; a dynamic namespace: its children, as clients
+        connect to them); its key in the handlers."""
+        key = namespace_key(namespace)
+        if isinstance(key, str):
+            self._cluster_namespace(self.machine.add_namespace(key))
+        else:
+            self.machine.dynamic_namespaces = True
+        return key
+
+    def use(self, middleware: Callable[..., Any], namespace: NamespaceKey = "/") -> None:
+        """Add a namespace middleware (Node's ``io.use``): ``middleware(socket)``, sync or
+        async, run for every socket connecting to ``namespace`` before its ``connect``
+        handler, in the order added (``socket.handshake`` tells who it is). Raise
+        :class:`ConnectionRefusedError` (or return ``False``) to refuse the client; it gets
+        the error's message and data. Any other error refuses it with "Internal server
+        error" (and is logged). ``namespace`` may be dynamic (see :meth:`on`)."""
+        self.handlers.use(middleware, self._add_namespace(namespace))
+
+    def register_namespace(self, namespace: ServerNamespace) -> None:
+        """Register a class-based namespace (a :class:`ServerNamespace` subclass instance, whose
+        ``on_<event>`` methods are its handlers)."""
+        self.handlers.register(namespace)
+        self._add_namespace(namespace.namespace)
+        namespace.server = self
 
     # -- the broadcast operator ------------------------------------------------------------------
 
-    def of(self, namespace: str) -> BroadcastOperator:
+    @overload
+    def of(self, namespace: str) -> BroadcastOperator: ...
+
+    @overload
+    def of(self, namespace: re.Pattern[str] | Callable[[str, Any], Any]) -> ParentOperator: ...
+
+    def of(self, namespace: NamespaceKey) -> BroadcastOperator | ParentOperator:
+        """The operator of a namespace; of a dynamic namespace (the same pattern or function
+        its handlers were registered with), a :class:`ParentOperator` over its children."""
+        if isinstance(namespace, re.Pattern) or callable(namespace):
+            return ParentOperator(self, namespace_key(namespace), Selection())
         nsp = self.machine.add_namespace(normalize_namespace(namespace))
         if self.cluster is not None:
             self._cluster_namespace(nsp)
@@ -533,9 +760,33 @@ class ServerDriver(TransportDriver, ClusterDriving):
     def timeout(self, seconds: float) -> BroadcastOperator:
         return self.of("/").timeout(seconds)
 
-    async def emit(self, event: str, *args: Any) -> None:
-        """Emit to every socket of namespace ``/`` (use ``of()``/``to()`` to select)."""
-        await self.of("/").emit(event, *args)
+    async def emit(
+        self,
+        event: str,
+        *args: Any,
+        to: Any = None,
+        room: Any = None,
+        skip_sid: Any = None,
+        namespace: str | None = None,
+        callback: Callable[..., Any] | None = None,
+    ) -> None:
+        """Emit to every socket of namespace ``/`` (use ``of()``/``to()`` to select), or
+        with python-socketio's keywords, to whom they select in ``namespace`` (``"/"``):
+        ``to`` (or ``room``) a sid, a room or a list of them (an empty list: nobody);
+        ``skip_sid`` a sid or a list of sids left out; ``callback``, with one sid only,
+        called with the arguments of the client's answer (within 60 s). To the sid of a
+        client whose connect handler is running, the event follows the CONNECT reply. A sid
+        not connected here is a room with nobody in it (in a cluster, another server's
+        client gets the event); with a callback, nothing is sent and it is never called."""
+        await self._emit_by_sid(
+            event,
+            args,
+            to=to,
+            room=room,
+            skip_sid=skip_sid,
+            namespace=namespace,
+            callback=callback,
+        )
 
     async def sockets_join(self, rooms: Iterable[Room] | Room) -> None:
         await self.of("/").sockets_join(rooms)
@@ -565,8 +816,8 @@ class ServerDriver(TransportDriver, ClusterDriving):
     # -- what the machine reports -----------------------------------------------------------------
 
     def _on_connect_request(self, output: sio.ConnectRequest) -> None:
-        query = self._queries.get(output.eio_sid, {})
-        socket = Socket(self, output.nsp, output.sid, output.eio_sid, output.auth, query)
+        request = self._requests[output.eio_sid]
+        socket = Socket(self, output.nsp, output.sid, output.eio_sid, output.auth, request)
         self._sockets[(output.nsp, output.sid)] = socket
         self._connecting.setdefault(output.eio_sid, set()).add(socket)
         self._spawn_for(socket, self._run_connect(socket))
@@ -584,21 +835,13 @@ class ServerDriver(TransportDriver, ClusterDriving):
         key = (socket.nsp, socket.sid)
         if socket._gone is not None:  # the client left before its turn: nobody saw it
             self._sockets.pop(key, None)
+            self._drop_child_if_empty(socket.nsp)
             return
-        handler = self.handlers.get(socket.nsp, "connect")
-        refusal: tuple[str, Any] | None = None
-        if handler is not None:
-            try:
-                if await _call(handler, socket, socket.handshake.auth) is False:
-                    refusal = ("Not authorized", None)
-            except ConnectionRefusedError as error:
-                refusal = (error.message, error.data)
-            except Exception as error:
-                logger.exception("connect handler of %s failed", socket.nsp)
-                refusal = (str(error) or type(error).__name__, None)
+        refusal = await self._admit(socket)
         if refusal is not None:
             self._sockets.pop(key, None)
             self._run(self.machine.refuse(socket.nsp, socket.sid, *refusal))
+            self._drop_child_if_empty(socket.nsp)
             return
         self._run(self.machine.accept(socket.nsp, socket.sid))
         early, socket._early = socket._early or [], None
@@ -607,6 +850,7 @@ class ServerDriver(TransportDriver, ClusterDriving):
             # sees it disconnect too (it was never in a room).
             self._sockets.pop(key, None)
             await self._run_disconnect_handlers(socket, socket._gone or "transport close")
+            self._drop_child_if_empty(socket.nsp)
             return
         if early:
             # What the handler emitted goes out after the CONNECT reply, in writes of its
@@ -618,6 +862,64 @@ class ServerDriver(TransportDriver, ClusterDriving):
             for event, args in early:
                 self._emit(Selection(nsp=socket.nsp), (socket.sid,), event, args)
 
+    async def _admit(self, socket: Socket) -> tuple[str, Any] | None:
+        """Run the namespace's middleware, then its connect handler: ``None`` if the
+        socket is accepted, else the CONNECT_ERROR's message and data."""
+        nsp = socket.nsp
+        handlers = self.handlers
+        if nsp in self.machine.created_namespaces and handlers.parent_of(nsp) is None:
+            parent = await self._parent_of(nsp, socket.handshake.auth)
+            if parent is None:
+                return ("Invalid namespace", None)
+            handlers.adopt(nsp, parent)
+            self._cluster_namespace(nsp)
+        step = "a middleware"
+        try:
+            for middleware in handlers.middleware(nsp):
+                if await _call(middleware, socket) is False:
+                    return ("Not authorized", None)
+            handler = handlers.get(nsp, "connect")
+            step = "the connect handler"
+            if handler is not None and await _call(handler, socket, socket.handshake.auth) is False:
+                return ("Not authorized", None)
+        except ConnectionRefusedError as error:
+            return (error.message, error.data)
+        except Exception:
+            logger.exception("%s of %s failed (socket %s): refused", step, nsp, socket.sid)
+            return (INTERNAL_ERROR, None)
+        return None
+
+    async def _parent_of(self, nsp: str, auth: Any) -> Any:
+        """The dynamic namespace that admits ``nsp`` (patterns must match the whole name;
+        functions get ``(name, auth)``), in registration order; ``None`` if none does."""
+        for parent in self.handlers.parents():
+            if isinstance(parent, re.Pattern):
+                if parent.fullmatch(nsp):
+                    return parent
+                continue
+            try:
+                if await _call(parent, nsp, auth):
+                    return parent
+            except Exception:
+                logger.exception("the dynamic namespace %r failed for %s: refused", parent, nsp)
+        return None
+
+    def _drop_child_if_empty(self, nsp: str) -> None:
+        """A namespace a client's CONNECT created goes away once empty if no dynamic
+        namespace admitted it, or if one did and ``cleanup_empty_child_namespaces``."""
+        machine = self.machine
+        if nsp not in machine.created_namespaces:
+            return
+        adopted = self.handlers.parent_of(nsp) is not None
+        if adopted and not self.cleanup_empty_child_namespaces:
+            return
+        if machine.engine.namespace(nsp).count_sockets():
+            return
+        machine.remove_namespace(nsp)
+        self.handlers.forget(nsp)
+        if adopted and self.cluster is not None:
+            self._run(self.cluster.remove_namespace(nsp))
+
     def _on_connected(self, output: Connected) -> None:
         # Only _run_connect accepts, and it keeps the socket's object until then.
         self._sockets[(output.nsp, output.sid)].connected = True
@@ -626,12 +928,58 @@ class ServerDriver(TransportDriver, ClusterDriving):
         socket = self._sockets.get((output.nsp, output.sid))
         if socket is None:  # pragma: no cover - the machine only reports connected sockets
             return
-        handler, catch_all = self.handlers.for_event(output.nsp, output.event)
-        if handler is None:
-            logger.info("no handler for event %r of %s", output.event, output.nsp)
+        if socket._packet_middleware:
+            packet = [output.event, *output.args]
+            self._spawn_for(socket, self._run_packet_middleware(socket, packet, output.ack_id))
             return
-        args = (output.event, *output.args) if catch_all else output.args
-        self._spawn_for(socket, self._run_event(socket, handler, output.event, args, output.ack_id))
+        self._dispatch_event(socket, output.event, output.args, output.ack_id)
+
+    def _dispatch_event(
+        self, socket: Socket, event: Any, args: tuple[Any, ...], ack_id: int | None
+    ) -> None:
+        handler, catch_all = self.handlers.for_event(socket.nsp, event)
+        if handler is None:
+            logger.info("no handler for event %r of %s", event, socket.nsp)
+            return
+        arguments = (event, *args) if catch_all else args
+        self._spawn_for(socket, self._run_event(socket, handler, event, arguments, ack_id))
+
+    async def _run_packet_middleware(
+        self, socket: Socket, packet: list[Any], ack_id: int | None
+    ) -> None:
+        for middleware in list(socket._packet_middleware):
+            try:
+                await _call(middleware, packet)
+            except Exception as error:
+                await self._packet_refused(socket, packet, error)
+                return
+        if not packet:
+            logger.warning("a packet middleware of %s emptied the packet: dropped", socket.nsp)
+            return
+        # The handler runs in this task: the socket's next packets wait for it, in order.
+        event, *args = packet
+        handler, catch_all = self.handlers.for_event(socket.nsp, event)
+        if handler is None:
+            logger.info("no handler for event %r of %s", event, socket.nsp)
+            return
+        arguments = (event, *args) if catch_all else tuple(args)
+        await self._run_event(socket, handler, event, arguments, ack_id)
+
+    async def _packet_refused(self, socket: Socket, packet: list[Any], error: Exception) -> None:
+        handler = self.handlers.get(socket.nsp, "error")
+        if handler is None:
+            logger.warning(
+                "a packet middleware of socket %s in %s refused %r: %r (no 'error' handler)",
+                socket.sid,
+                socket.nsp,
+                packet[0] if packet else None,
+                error,
+            )
+            return
+        try:
+            await _call(handler, socket, error)
+        except Exception:
+            logger.exception("the error handler of %s failed (socket %s)", socket.nsp, socket.sid)
 
     async def _run_event(
         self,
@@ -644,7 +992,9 @@ class ServerDriver(TransportDriver, ClusterDriving):
         try:
             result = await _call(handler, socket, *args)
         except Exception:
-            logger.exception("handler of event %r in %s failed", event, socket.nsp)
+            logger.exception(
+                "handler of event %r in %s failed (socket %s)", event, socket.nsp, socket.sid
+            )
             return
         if ack_id is None:
             return
@@ -690,10 +1040,13 @@ class ServerDriver(TransportDriver, ClusterDriving):
                 try:
                     await _call(handler, socket, reason)
                 except Exception:
-                    logger.exception("%s handler of %s failed", event, socket.nsp)
+                    logger.exception(
+                        "%s handler of %s failed (socket %s)", event, socket.nsp, socket.sid
+                    )
             if event == "disconnecting" and finish:
                 self._sockets.pop((socket.nsp, socket.sid), None)
                 self._run(self.machine.finish_disconnect(socket.nsp, socket.sid))
+                self._drop_child_if_empty(socket.nsp)
 
     def _on_ack_completed(self, output: AckCompleted) -> None:
         cluster = self.cluster
@@ -739,10 +1092,10 @@ class ServerDriver(TransportDriver, ClusterDriving):
         return outputs
 
     def _on_session_opened(self, output: eio.SessionOpened) -> None:
-        self._queries[output.eio_sid] = output.query
+        self._requests[output.eio_sid] = self._opened_by(output)
 
     def _on_session_closed(self, output: eio.SessionClosed) -> None:
-        self._queries.pop(output.eio_sid, None)
+        self._requests.pop(output.eio_sid, None)
         for socket in self._connecting.get(output.eio_sid, ()):
             socket._gone = output.reason
 
@@ -851,3 +1204,31 @@ ServerDriver._dispatch = {
     RoomJoined: _ignore,
     RoomLeft: _ignore,
 }
+
+
+def _unknown_options(owner: str, options: Mapping[str, Any], error: TypeError) -> str:
+    """The error for an option nobody takes: named with the public class and the options it
+    takes (not the machine's ``__init__``)."""
+    accepted = sorted(
+        {
+            *_keywords(ServerDriver.__init__),
+            *_keywords(sio.ServerMachine.__init__),
+            *_keywords(eio.EngineIOServer.__init__),
+        }
+        - {"engine", "namespaces"}
+    )
+    unknown = [name for name in options if name not in accepted]
+    if not unknown:  # a known option with a bad value: the machine's own message says it
+        return f"{owner}: {error}"
+    return (
+        f"{owner}() got unknown option(s) {', '.join(map(repr, unknown))}; "
+        f"it takes: {', '.join(accepted)}"
+    )
+
+
+def _keywords(function: Callable[..., Any]) -> list[str]:
+    return [
+        name
+        for name, parameter in inspect.signature(function).parameters.items()
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY
+    ]

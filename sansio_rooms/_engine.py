@@ -18,7 +18,12 @@ from typing import Any, Final
 
 from . import _events as ev
 from ._acks import AckTracker, check_time
-from ._errors import DuplicateSocketError, LocalProtocolError, UnknownSocketError
+from ._errors import (
+    DuplicateSocketError,
+    InvalidStateError,
+    LocalProtocolError,
+    UnknownSocketError,
+)
 from ._events import Event
 from ._names import Room, normalize_namespace, normalize_room, normalize_rooms
 from ._outputs import (
@@ -104,6 +109,17 @@ class RoomEngine:
     def namespaces(self) -> tuple[str, ...]:
         """Names of the namespaces created so far, in creation order."""
         return tuple(self._namespaces)
+
+    def remove_namespace(self, name: str) -> None:
+        """Forget an empty namespace (no socket in any state). Raises
+        :class:`InvalidStateError` if it has sockets; nothing happens if it does not exist."""
+        name = normalize_namespace(name)
+        namespace = self._namespaces.get(name)
+        if namespace is None:
+            return
+        if namespace.count_sockets():
+            raise InvalidStateError(f"namespace {name!r} still has sockets")
+        del self._namespaces[name]
 
     # -- time and acknowledgements --------------------------------------------------------
 

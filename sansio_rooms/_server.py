@@ -139,6 +139,13 @@ class ServerMachine:
         self._routes: dict[str, dict[str, _Client]] = {}  # namespace -> socket id -> client
         self._connect_timers: list[tuple[float, str]] = []
         self._whole_responses: set[int] = set()  # acks answered with all their arguments
+        #: When true, a CONNECT to an unknown namespace creates it (listed in
+        #: :attr:`created_namespaces`) and the application decides whether to admit the
+        #: socket (dynamic namespaces); otherwise the client gets "Invalid namespace".
+        self.dynamic_namespaces = False
+        #: Namespaces created by a client's CONNECT (``dynamic_namespaces``), not by
+        #: :meth:`add_namespace`.
+        self.created_namespaces: set[str] = set()
         for name in namespaces:
             self.add_namespace(name)
 
@@ -147,7 +154,19 @@ class ServerMachine:
         name = normalize_namespace(name)
         self._routes.setdefault(name, {})
         self.engine.namespace(name)
+        self.created_namespaces.discard(name)
         return name
+
+    def remove_namespace(self, name: str) -> None:
+        """Stop accepting connections to ``name`` (a CONNECT gets "Invalid namespace", unless
+        ``dynamic_namespaces`` creates it again). Raises :class:`InvalidStateError` while it
+        has sockets in any state."""
+        name = normalize_namespace(name)
+        if self._routes.get(name):
+            raise InvalidStateError(f"namespace {name!r} still has sockets")
+        self.engine.remove_namespace(name)
+        self._routes.pop(name, None)
+        self.created_namespaces.discard(name)
 
     def namespaces(self) -> tuple[str, ...]:
         return tuple(self._routes)
@@ -283,8 +302,13 @@ class ServerMachine:
 
     def _on_connect(self, client: _Client, nsp: str, auth: Any) -> list[ServerOutput]:
         if nsp not in self._routes:
-            error = SioPacket(type=_CONNECT_ERROR, nsp=nsp, data={"message": "Invalid namespace"})
-            return self._send(client, error)
+            if not self.dynamic_namespaces:
+                error = SioPacket(
+                    type=_CONNECT_ERROR, nsp=nsp, data={"message": "Invalid namespace"}
+                )
+                return self._send(client, error)
+            self.add_namespace(nsp)
+            self.created_namespaces.add(nsp)
         namespace = self.engine.namespace(nsp)
         sid = self.engine.id_factory()
         namespace.connect(sid, pending=True)

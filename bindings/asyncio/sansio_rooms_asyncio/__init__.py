@@ -13,6 +13,9 @@ from sansio_rooms import BroadcastOperator as BroadcastOperator
 from sansio_rooms import ConnectionRefusedError as ConnectionRefusedError
 from sansio_rooms import EngineIOSession as EngineIOSession
 from sansio_rooms import Handshake as Handshake
+from sansio_rooms import HandshakeRequest as HandshakeRequest
+from sansio_rooms import ParentOperator as ParentOperator
+from sansio_rooms import ServerNamespace as ServerNamespace
 from sansio_rooms import Socket as Socket
 
 from ._asgi import ASGIApp as ASGIApp
@@ -31,6 +34,9 @@ __all__ = [
     "ConnectionRefusedError",
     "EngineIOSession",
     "Handshake",
+    "HandshakeRequest",
+    "ParentOperator",
     "RedisAdapter",
+    "ServerNamespace",
     "Socket",
 ]

@@ -200,6 +200,8 @@ class RedisAdapter:
                 await pubsub.sunsubscribe(*subscription.channels)
             else:
                 await pubsub.unsubscribe(*subscription.channels)
+            if subscription.patterns:
+                await pubsub.punsubscribe(*subscription.patterns)
             return
         if subscription.patterns:
             await pubsub.psubscribe(*subscription.patterns)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -20,7 +21,7 @@ from ._transport import Connection
 
 __all__ = ["AsyncEngineIOServer", "AsyncServer"]
 
-logger = logging.getLogger("sansio_rooms")
+logger = logging.getLogger("sansio_rooms.server")
 
 
 class _Waiter:
@@ -44,6 +45,8 @@ class _LoopServer(TransportDriver):
     def __init__(self, *, max_buffer: int = 1024, **options: Any) -> None:
         super().__init__(max_buffer=max_buffer, **options)
         self._tasks: set[asyncio.Task[Any]] = set()
+        # start_background_task's: not waited for by a graceful shutdown, cancelled after it.
+        self._background: set[asyncio.Task[Any]] = set()
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._started = False  # joined to the cluster (servers with an adapter)
@@ -60,6 +63,12 @@ class _LoopServer(TransportDriver):
     def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
         task = self._event_loop.create_task(coroutine)
         self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _spawn_background(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+        task = self._event_loop.create_task(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
         task.add_done_callback(self._task_done)
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
@@ -85,6 +94,9 @@ class _LoopServer(TransportDriver):
 
     async def _sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
+
+    def _wall_time(self) -> float:
+        return time.time()
 
     def _new_waiter(self) -> _Waiter:
         return _Waiter(self._event_loop)
@@ -131,6 +143,8 @@ class _LoopServer(TransportDriver):
         pending = [task for task in self._tasks if not task.done()]
         if pending:
             await asyncio.wait(pending, timeout=timeout)
+        for task in list(self._background):
+            task.cancel()
         self._schedule(None)
         self._timer_when = None
         adapter = getattr(self, "adapter", None)

@@ -479,10 +479,14 @@ class RedisAdapter:
         if isinstance(subscription, Unsubscribe):
             kind = "s" if subscription.sharded else ""
             self._subscribed[kind].difference_update(subscription.channels)
-            if not subscription.channels:
-                return []
-            command = "SUNSUBSCRIBE" if subscription.sharded else "UNSUBSCRIBE"
-            return [encode_command(command, *subscription.channels)]
+            self._subscribed["p"].difference_update(subscription.patterns)
+            commands = []
+            if subscription.channels:
+                command = "SUNSUBSCRIBE" if subscription.sharded else "UNSUBSCRIBE"
+                commands.append(encode_command(command, *subscription.channels))
+            if subscription.patterns:
+                commands.append(encode_command("PUNSUBSCRIBE", *subscription.patterns))
+            return commands
         kind = "s" if subscription.sharded else ""
         self._subscribed[kind].update(subscription.channels)
         self._subscribed["p"].update(subscription.patterns)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
@@ -31,7 +32,7 @@ from ._transport import Connection
 
 __all__ = ["AsyncEngineIOServer", "AsyncServer"]
 
-logger = logging.getLogger("sansio_rooms")
+logger = logging.getLogger("sansio_rooms.server")
 
 
 class _Waiter:
@@ -75,6 +76,20 @@ class _LoopServer(TransportDriver):
             raise LocalProtocolError("the trio server runs inside `async with server.running():`")
         self._handlers_running += 1
         self._nursery.start_soon(self._run_task, coroutine)
+
+    def _spawn_background(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+        # start_background_task's: not waited for by a graceful shutdown (not counted with
+        # the handlers); cancelled with the nursery when running() ends.
+        if self._nursery is None:
+            coroutine.close()
+            raise LocalProtocolError("the trio server runs inside `async with server.running():`")
+        self._nursery.start_soon(self._run_background, coroutine)
+
+    async def _run_background(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+        try:
+            await coroutine
+        except Exception:  # pragma: no cover - start_background_task's wrapper logs its own
+            logger.exception("a background task failed")
 
     async def _run_task(self, coroutine: Coroutine[Any, Any, Any]) -> None:
         try:
@@ -140,6 +155,9 @@ class _LoopServer(TransportDriver):
 
     async def _sleep(self, seconds: float) -> None:
         await trio.sleep(seconds)
+
+    def _wall_time(self) -> float:
+        return time.time()
 
     def _new_waiter(self) -> _Waiter:
         return _Waiter()
