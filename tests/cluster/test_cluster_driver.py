@@ -1,6 +1,6 @@
 """The driver's cluster half (``_cluster_driver.py``) and the broadcast operator in a cluster
 (``_driver.py``), end to end: asyncio servers with the Redis adapter on a real redis-server
-(one per test, ``redis_server``), in-memory clients (``tests/asyncio/_memory.py``).
+(one per test, ``redis_server``), in-memory clients (``tests/bindings/_memory.py``).
 
 ``RemoteSocket`` objects acting through the cluster, operators joining / leaving /
 disconnecting the other servers' sockets, ``all_rooms``, the server-side handlers (async,
@@ -43,7 +43,7 @@ _ROOT = str(Path(__file__).resolve().parents[2])
 if _ROOT not in sys.path:  # pragma: no cover - depends on what pytest collected first
     sys.path.append(_ROOT)
 
-from tests.asyncio._memory import MemoryClient, settle  # noqa: E402
+from tests.bindings._memory import MemoryClient, settle  # noqa: E402
 
 #: How long a request waits where a server never answers (requests_timeout of the adapters,
 #: .timeout() of acked emits); elsewhere requests have 5 s, to be sure never to time out.

@@ -1,30 +1,34 @@
-"""The server of docs/asyncio.md's quickstart runs and does what the page says."""
+"""The server of each binding's quickstart (docs/asyncio.md, docs/trio.md) runs and does
+what the page says."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from ._memory import MemoryClient
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "asyncio.md"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
-def quickstart() -> dict[str, Any]:
-    block = re.search(r"```python\n(.*?)```", DOC.read_text(), re.S)
+def quickstart(binding: ModuleType) -> dict[str, Any]:
+    """The names the page's first Python block defines (it uses ``binding``'s imports)."""
+    page = DOCS / (binding.__name__.removeprefix("sansio_rooms_") + ".md")
+    block = re.search(r"```python\n(.*?)```", page.read_text(), re.S)
     assert block is not None
+    assert f"from {binding.__name__} import" in block.group(1)
     namespace: dict[str, Any] = {}
-    exec(compile(block.group(1), str(DOC), "exec"), namespace)
+    exec(compile(block.group(1), str(page), "exec"), namespace)
     return namespace
 
 
-def test_the_quickstart_server_works_as_documented() -> None:
-    async def scenario() -> None:
-        namespace = quickstart()
-        server = namespace["server"]
-        assert type(namespace["app"]).__name__ == "ASGIApp"
+async def test_the_quickstart_server_works_as_documented(binding: ModuleType) -> None:
+    namespace = quickstart(binding)
+    server = namespace["server"]
+    assert type(namespace["app"]) is binding.ASGIApp
+    async with server.running():
         intruder = MemoryClient(server)
         intruder.feed('40{"token":"guess"}')
         assert await intruder.wait_for("44") == '44{"message":"bad token"}'
@@ -37,5 +41,3 @@ def test_the_quickstart_server_works_as_documented() -> None:
         assert await bob.wait_for('42["joined"') == f'42["joined","{ann_sid}"]'
         ann.feed("41")
         assert await bob.wait_for('42["left"') == f'42["left","{ann_sid}"]'
-
-    asyncio.run(asyncio.wait_for(scenario(), 10))
