@@ -202,7 +202,9 @@ replies = st.recursive(
     | st.binary(max_size=40)
     | st.integers(min_value=-(2**63), max_value=2**63 - 1)
     | st.text(st.characters(exclude_characters="\r\n", codec="utf-8"), max_size=20)
-    | st.builds(RespError, st.text(st.characters(exclude_characters="\r\n"), max_size=20)),
+    | st.builds(
+        RespError, st.text(st.characters(exclude_characters="\r\n", codec="utf-8"), max_size=20)
+    ),
     lambda children: st.lists(children, max_size=4),
     max_leaves=20,
 )
