@@ -30,6 +30,7 @@ from __future__ import annotations
 import enum
 import heapq
 import itertools
+import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Final, TypeAlias, final
@@ -275,6 +276,12 @@ _NOOP = EioPacket(type=EioPacketType.NOOP)
 _CLOSE = EioPacket(type=EioPacketType.CLOSE)
 
 
+def _shutting_down(handle: Handle) -> HttpResponse:
+    """The answer to a handshake after a shutdown (Node closes its listening socket)."""
+    body = json.dumps({"code": HttpError.FORBIDDEN, "message": "Server shutting down"})
+    return HttpResponse(handle=handle, status=503, headers=_JSON, body=body.encode())
+
+
 def _error_response(handle: Handle, error: HttpError) -> HttpResponse:
     return HttpResponse(
         handle=handle, status=error.status, headers=_JSON, body=http_error_body(error).encode()
@@ -326,6 +333,9 @@ class EngineIOServer:
         self.max_packets_per_payload = max_packets_per_payload
         self.transports = tuple(transports)
         self.id_factory = id_factory
+        #: Whether a handshake may open a session: :meth:`shutdown` sets it to ``False``
+        #: (handshakes get 503), a host that starts serving again sets it back.
+        self.accepting = True
         self._sessions: dict[str, _Session] = {}
         self._by_websocket: dict[Handle, _Session] = {}
         self._by_get: dict[Handle, _Session] = {}
@@ -376,6 +386,8 @@ class EngineIOServer:
             return [_error_response(handle, HttpError.UNKNOWN_TRANSPORT)]
         sid = query.get("sid")
         if not sid:
+            if not self.accepting:
+                return [_shutting_down(handle)]
             if request.method != "GET":
                 return [_error_response(handle, HttpError.BAD_HANDSHAKE_METHOD)]
             if transport != "polling":  # a WebSocket handshake needs an Upgrade request
@@ -489,6 +501,9 @@ class EngineIOServer:
             return [self._reject(handle, HttpError.BAD_REQUEST)]
         sid = query.get("sid")
         if not sid:
+            if not self.accepting:
+                response = _shutting_down(handle)
+                return [WebSocketReject(handle=handle, status=response.status, body=response.body)]
             if query.get("EIO") != "4":
                 return [self._reject(handle, HttpError.UNSUPPORTED_PROTOCOL_VERSION)]
             return self._open(_WEBSOCKET, handle, query, now)
@@ -695,7 +710,9 @@ class EngineIOServer:
 
     def shutdown(self, now: float) -> list[_Output]:
         """Close every session with "server shutting down" (a parked GET is answered with
-        the close packet now; an idle poller gets it on its next GET)."""
+        the close packet now; an idle poller gets it on its next GET), and open no new one
+        (503) until :attr:`accepting` is set again."""
+        self.accepting = False
         outputs: list[_Output] = []
         for session in list(self._sessions.values()):
             outputs += self._close(

@@ -584,7 +584,9 @@ class ServerMachine:
         return self._close_client(client, FORCED_SERVER_CLOSE, "closed by the server", now)
 
     def shutdown(self, now: float) -> list[ServerOutput]:
-        """Graceful shutdown: every connection is closed with "server shutting down"."""
+        """Graceful shutdown: every connection is closed with "server shutting down", and
+        no new one is opened (``eio.accepting``)."""
+        self.eio.accepting = False
         outputs: list[ServerOutput] = []
         for client in list(self._clients.values()):
             outputs += self._close_client(client, SERVER_SHUTTING_DOWN, "server shutdown", now)

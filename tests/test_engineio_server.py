@@ -1140,3 +1140,18 @@ def test_what_is_due_comes_before_an_input_at_the_same_time() -> None:
     ]
     assert eio.websocket_message("w", "3", 0.6) == []  # too late: the session is gone
     assert len(eio) == 0
+
+
+def test_after_a_shutdown_no_session_opens_until_the_host_accepts_again() -> None:
+    eio = engineio_server()
+    Client(eio, "w")
+    eio.shutdown(1.0)
+    refused = b'{"code": 4, "message": "Server shutting down"}'
+    [response] = eio.receive_request(http_get("h"), 1.0)
+    assert (response.status, response.body) == (503, refused)
+    [reject] = eio.websocket_connect("ws", query(transport="websocket"), 1.0)
+    assert (reject.status, reject.body) == (503, refused)
+    assert len(eio) == 0
+    eio.accepting = True  # the binding's start() does this
+    [response, opened] = eio.receive_request(http_get("h2"), 2.0)
+    assert response.status == 200 and isinstance(opened, SessionOpened)

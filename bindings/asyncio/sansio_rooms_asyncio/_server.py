@@ -130,6 +130,7 @@ class _LoopServer(TransportDriver):
     async def start(self) -> None:
         """Join the cluster, if the server has an adapter: subscribed before it returns, so
         that the other servers count this one. (The ASGI app's lifespan calls it.)"""
+        self.engineio.accepting = True  # again, after a shutdown
         adapter = getattr(self, "adapter", None)
         if adapter is not None and not self._started:
             await adapter.start(self)
