@@ -349,7 +349,7 @@ def _route_path(scope: Scope) -> str:
     ``--root-path``) keep the whole path in ``path`` and the prefix in ``root_path``; older
     frameworks strip it from ``path``."""
     path: str = scope.get("path", "")
-    root = scope.get("root_path") or ""
+    root = (scope.get("root_path") or "").rstrip("/")
     if root and (path == root or path.startswith(root + "/")):
         return path[len(root) :]
     return path

@@ -161,7 +161,8 @@ class CompatServer(_ServerBase):
     * Options: ``async_mode`` ``"asgi"`` (or not given; nothing else runs here),
       ``logger`` and ``engineio_logger`` are accepted and ignored (logging goes to the
       ``sansio_rooms`` logger), ``max_http_buffer_size`` is ``max_payload``; the rest are
-      the server's (``cors_allowed_origins``, ``ping_interval`` and ``ping_timeout`` in
+      the server's (``cors_allowed_origins``, where ``[]`` means what it means to
+      python-engineio: no origin check here; ``ping_interval`` and ``ping_timeout`` in
       seconds, ...).
     * Handlers registered with ``on``/``event`` get the ``sid`` where the server's own get
       the socket: ``connect`` ``(sid, environ)`` or ``(sid, environ, auth)`` (by what the
@@ -186,6 +187,10 @@ class CompatServer(_ServerBase):
             raise ValueError(f"async_mode {async_mode!r}: this server runs on ASGI ('asgi')")
         if max_http_buffer_size is not None:
             options["max_payload"] = max_http_buffer_size
+        if options.get("cors_allowed_origins") == []:
+            # python-engineio's "no CORS handling here" (a proxy or a middleware does it):
+            # every origin passes.
+            options["cors_allowed_origins"] = "*"
         super().__init__(**options)
 
     @overload

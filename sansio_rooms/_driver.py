@@ -146,6 +146,7 @@ class Handshake:
     def of(cls, request: HandshakeRequest, auth: Any, seconds: float) -> Handshake:
         """The handshake of a socket connecting at ``seconds`` since the epoch, over the
         connection ``request`` opened."""
+        issued = int(seconds * 1000)
         return cls(
             auth=auth,
             query=request.query,
@@ -154,8 +155,8 @@ class Handshake:
             address=request.address,
             client=request.client,
             url=request.url,
-            issued=int(seconds * 1000),
-            time=datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds"),
+            issued=issued,
+            time=datetime.fromtimestamp(issued / 1000, UTC).isoformat(timespec="milliseconds"),
             secure=request.secure,
             xdomain=request.xdomain,
             scope=request.scope,
@@ -667,11 +668,19 @@ class ServerDriver(TransportDriver, ClusterDriving, SidMethods):
     def on(self, event: str, handler: F, namespace: NamespaceKey = "/") -> F: ...
 
     def on(
-        self, event: str, handler: Callable[..., Any] | None = None, namespace: NamespaceKey = "/"
+        self,
+        event: str,
+        handler: Callable[..., Any] | str | re.Pattern[str] | None = None,
+        namespace: NamespaceKey = "/",
     ) -> Any:
         """Register ``handler`` for ``event`` of ``namespace`` (and the namespace): as a
         call, ``server.on("chat", chat)``, or as a decorator, ``@server.on("chat")``.
-        Returns the handler (without it, the decorator)."""
+        Returns the handler (without it, the decorator). A name or pattern in second place
+        is the namespace (``@server.on("chat", "/room")``, as before python-socketio's
+        form was added); a dynamic namespace's function goes by keyword."""
+        if isinstance(handler, str | re.Pattern):
+            namespace = handler
+            handler = None
         key = self._add_namespace(namespace)
         register = self.handlers.on(event, key)
         return register if handler is None else register(handler)
@@ -698,6 +707,8 @@ class ServerDriver(TransportDriver, ClusterDriving, SidMethods):
         connect to them); its key in the handlers."""
         key = namespace_key(namespace)
         if isinstance(key, str):
+            # Handlers by name win over a dynamic namespace's, even for a child it admitted.
+            self.handlers.forget(key)
             self._cluster_namespace(self.machine.add_namespace(key))
         else:
             self.machine.dynamic_namespaces = True
@@ -732,7 +743,9 @@ class ServerDriver(TransportDriver, ClusterDriving, SidMethods):
         its handlers were registered with), a :class:`ParentOperator` over its children."""
         if isinstance(namespace, re.Pattern) or callable(namespace):
             return ParentOperator(self, namespace_key(namespace), Selection())
-        nsp = self.machine.add_namespace(normalize_namespace(namespace))
+        nsp = normalize_namespace(namespace)
+        if nsp not in self.machine.namespaces():  # a child stays a child (removed once empty)
+            self.machine.add_namespace(nsp)
         if self.cluster is not None:
             self._cluster_namespace(nsp)
         return BroadcastOperator(self, Selection(nsp=nsp))
@@ -1046,7 +1059,8 @@ class ServerDriver(TransportDriver, ClusterDriving, SidMethods):
             if event == "disconnecting" and finish:
                 self._sockets.pop((socket.nsp, socket.sid), None)
                 self._run(self.machine.finish_disconnect(socket.nsp, socket.sid))
-                self._drop_child_if_empty(socket.nsp)
+        if finish:  # after the last handler: a child's handlers are its parent's
+            self._drop_child_if_empty(socket.nsp)
 
     def _on_ack_completed(self, output: AckCompleted) -> None:
         cluster = self.cluster
@@ -1215,7 +1229,6 @@ def _unknown_options(owner: str, options: Mapping[str, Any], error: TypeError) -
             *_keywords(sio.ServerMachine.__init__),
             *_keywords(eio.EngineIOServer.__init__),
         }
-        - {"engine", "namespaces"}
     )
     unknown = [name for name in options if name not in accepted]
     if not unknown:  # a known option with a bad value: the machine's own message says it

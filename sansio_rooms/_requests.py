@@ -89,6 +89,10 @@ class TrustedProxies:
         self.any = False
         self._networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
         for proxy in proxies:
+            if not isinstance(proxy, str):
+                raise LocalProtocolError(
+                    f"trusted_proxies takes IP addresses, networks or '*', not {proxy!r}"
+                )
             if proxy == "*":
                 self.any = True
                 continue
@@ -198,7 +202,10 @@ class OriginPolicy:
         elif callable(allowed):
             self._function = allowed
         else:
-            origins = list(allowed)
+            try:
+                origins: list[Any] = list(allowed)
+            except TypeError:
+                origins = [allowed]  # refused just below, with the same message
             if not all(isinstance(origin, str) for origin in origins):
                 raise LocalProtocolError(
                     "cors_allowed_origins takes None, '*', an origin, a list of origins or "

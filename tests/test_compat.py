@@ -44,8 +44,7 @@ def connect(client: Client, nsp: str = "/", auth: Any = None) -> str:
         f for f in client.frames if isinstance(f, str) and f.startswith("40" + prefix + "{")
     )
     sid: str = json.loads(reply[len("40" + prefix) :])["sid"]
-    if nsp == "/":
-        client.sid = sid
+    client.sids[nsp] = sid
     return sid
 
 
@@ -82,12 +81,8 @@ class ScopedClient(Client):
     """A WebSocket client whose connection came through ASGI with ``SCOPE``."""
 
     def __init__(self, driver: Driver, scope: dict[str, Any]) -> None:
-        self.driver = driver
-        self.frames = []
-        self.closed = self.accepted = False
         query = {"EIO": "4", "transport": "websocket", "room": "lobby"}
-        driver._websocket_connect(self, query, request_from_scope(scope, TrustedProxies(), query))
-        self.sid = ""
+        super().__init__(driver, request_from_scope(scope, TrustedProxies(), query))
 
 
 # -- the server methods by sid, on every server --------------------------------------------------
@@ -364,6 +359,9 @@ def test_compat_options() -> None:
     server = CompatDriver(max_http_buffer_size=5000)
     assert server.machine.eio.max_payload == 5000
     assert server.reason.CLIENT_DISCONNECT == "client namespace disconnect"
+    # python-engineio's [] is "no origin check here" (another layer does CORS)
+    assert CompatDriver(cors_allowed_origins=[]).origins.any
+    assert not CompatDriver().origins.any
 
 
 def test_compat_handlers_get_sids() -> None:

@@ -1,119 +1,26 @@
 """The loop-independent half of the bindings (ServerDriver, BroadcastOperator, Socket),
-driven by a tiny cooperative scheduler written for this test: no event loop at all, which
-is also the proof that the driver needs none."""
+driven by hand (tests/_memory_driver.py): no event loop at all, which is also the proof that
+the driver needs none."""
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable, Generator
 from typing import Any
 
 import pytest
 
 from sansio_rooms import (
-    AckCompleted,
     AckTimeoutError,
     HttpRequest,
     InvalidStateError,
     LocalProtocolError,
-    ServerDriver,
     Socket,
     UnknownSocketError,
 )
 from sansio_rooms._driver import CONNECT_REPLY_GAP
 
-from ._hand_driver import HandDriven
-
-
-class _Yield:
-    def __await__(self) -> Generator[None, None, None]:
-        yield
-
-
-class _Waiter:
-    def __init__(self) -> None:
-        self.value: AckCompleted | None = None
-
-    def set(self, value: AckCompleted) -> None:
-        self.value = value
-
-    async def wait(self) -> AckCompleted:
-        while self.value is None:
-            await _Yield()
-        return self.value
-
-
-class Driver(HandDriven, ServerDriver):
-    """A server driven by hand (see :class:`HandDriven`)."""
-
-    def _new_waiter(self) -> _Waiter:
-        return _Waiter()
-
-    def _wall_time(self) -> float:
-        return 1_800_000_000.5  # a fixed instant: handshakes are reproducible
-
-    def start(self, coroutine: Awaitable[Any]) -> Callable[[], Any]:
-        """Run a coroutine of the test as a task; returns a function giving its result."""
-        outcome: dict[str, Any] = {}
-
-        async def capture() -> None:
-            try:
-                outcome["value"] = await coroutine
-            except Exception as error:
-                outcome["error"] = error
-
-        self._spawn(capture())
-        self.settle()
-
-        def result() -> Any:
-            if "error" in outcome:
-                raise outcome["error"]
-            return outcome["value"]
-
-        return result
-
-
-class Client:
-    """A WebSocket client by hand: the driver's handle for the connection is this object."""
-
-    def __init__(self, driver: Driver) -> None:
-        self.driver = driver
-        self.frames: list[str | bytes] = []
-        self.closed = self.accepted = False
-        driver._websocket_connect(self, {"EIO": "4", "transport": "websocket"})
-        self.sid = ""
-
-    prepare = staticmethod(tuple)
-
-    def accept(self) -> None:
-        self.accepted = True
-
-    def write(self, frames: Any, volatile: bool = False) -> None:
-        self.frames.extend(frames)
-
-    def write_control(self, frames: Any) -> None:
-        self.frames.extend(frames)
-
-    def close(self, code: int = 1000) -> None:
-        self.closed = True
-
-    def hold(self, seconds: float) -> None:
-        """What is written next waits ``seconds``: marks the point in ``frames``."""
-        self.frames.append(f"<hold {seconds}>")
-
-    def feed(self, frame: str) -> None:
-        self.driver._websocket_message(self, frame)
-        self.driver.settle()
-
-    def connect(self) -> str:
-        self.feed("40")
-        reply = next(f for f in self.frames if isinstance(f, str) and f.startswith("40{"))
-        self.sid = json.loads(reply[2:])["sid"]
-        return self.sid
-
-    def texts(self, prefix: str = "42") -> list[str]:
-        return [f for f in self.frames if isinstance(f, str) and f.startswith(prefix)]
+from ._memory_driver import Client, Driver
 
 
 def test_handlers_run_without_an_event_loop() -> None:
@@ -138,7 +45,8 @@ def test_handlers_run_without_an_event_loop() -> None:
         seen.append(("disconnect", reason, socket.rooms))
 
     client = Client(driver)
-    sid = client.connect()
+    client.connect()
+    sid = client.sid
     client.feed('421["hello","ann"]')
     assert client.texts("43") == ['431["hi ann"]']
     client.feed('422["boom"]')  # a failing handler is logged; no answer, nothing else breaks
@@ -309,3 +217,25 @@ def test_emits_from_the_connect_handler_over_long_polling() -> None:
     driver._receive_request(HttpRequest(handle=get, method="GET", query=query))
     packets = get.response.body.decode().split("\x1e")
     assert packets[0].startswith("40{") and packets[1:] == ['42["welcome",1]', '42["welcome",2]']
+
+
+def test_a_namespace_in_second_place_is_the_namespace() -> None:
+    driver = Driver()
+
+    @driver.on("hello", "/chat")  # type: ignore[call-overload]
+    def hello(socket: Socket) -> str:
+        return socket.nsp
+
+    assert driver.handlers.get("/chat", "hello") is hello
+    assert "/chat" in driver.machine.namespaces()
+    assert driver.on("bye", hello, "/chat") is hello
+    assert driver.handlers.for_event("/chat", "bye") == (hello, False)
+
+
+def test_of_a_new_name_registers_it_and_a_bad_known_option_keeps_its_own_message() -> None:
+    driver = Driver()
+    assert "/fresh" not in driver.machine.namespaces()
+    assert driver.of("fresh").selection.nsp == "/fresh"
+    assert "/fresh" in driver.machine.namespaces()
+    with pytest.raises(TypeError, match=r"^Driver: .*not iterable"):
+        Driver(transports=5)

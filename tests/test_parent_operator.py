@@ -10,16 +10,14 @@ import pytest
 
 from sansio_rooms import ParentOperator, Socket
 
-from .test_driver import Client, Driver
+from ._memory_driver import Client, Driver
 
 TEAMS = re.compile(r"/team-\d+")
 
 
 def connect(driver: Driver, nsp: str) -> Client:
     client = Client(driver)
-    client.feed(f"40{nsp},")
-    reply = next(f for f in client.frames if isinstance(f, str) and f.startswith(f"40{nsp},"))
-    client.sid = json.loads(reply[len(nsp) + 3 :])["sid"]
+    client.connect(nsp)
     return client
 
 
