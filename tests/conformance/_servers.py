@@ -127,8 +127,10 @@ def serve(
 def serve_asyncio(
     build: Callable[[], ASGIApp], port: int
 ) -> contextlib.AbstractAsyncContextManager[Served]:
-    """The app on uvicorn (``ws="websockets-sansio"``), in the caller's event loop."""
-    return serve_app_asyncio(build(), port)
+    """The app on uvicorn (``ws="websockets-sansio"``), in the caller's event loop; its server
+    is shut down before uvicorn stops."""
+    app = build()
+    return serve_app_asyncio(app, port, before_stop=app.server.shutdown)
 
 
 def serve_trio(

@@ -1,4 +1,5 @@
-"""The servers under test: one entry per binding in :data:`BINDINGS`.
+"""The servers under test: one entry per binding in :data:`BINDINGS`, and the ASGI servers
+they run on, which serve any ASGI app (tests/web and tests/conformance use them too).
 
 An entry is a function ``serve(install, port=0, **options)`` returning an *async* context
 manager (entered in the test's asyncio event loop) that
@@ -14,16 +15,30 @@ manager (entered in the test's asyncio event loop) that
 The clients run in the test's asyncio loop. A binding for another event loop (trio) runs its
 server in a thread of its own (``trio.run`` in a ``threading.Thread``), signals readiness and
 completion to the asyncio side (``loop.call_soon_threadsafe``), and is stopped from there
-(``trio.from_thread.run_sync`` on a cancel scope). The application only talks to clients, so
-nothing else crosses the threads. To add it: ``BINDINGS["trio"] = serve_trio``.
+(``trio.from_thread.run_sync`` setting an event). :attr:`Served.call` runs code in the
+server's loop, whichever it is. To add it: ``BINDINGS["trio"] = serve_trio``.
+
+The ASGI servers: :func:`serve_app_asyncio` (uvicorn, ``ws="websockets-sansio"``, in the
+test's loop) and :func:`serve_app_trio` (hypercorn's trio worker, in its own thread);
+:func:`serve_app` picks one by binding name. The app's lifespan runs (``lifespan="on"``), as
+it does under ``uvicorn module:app`` and ``hypercorn -k trio module:app``. On exit:
+``before_stop()`` (in the server's loop; ``server.shutdown``, as the docs say to do when
+stopping the ASGI server from code: a long-polling GET still parked is answered, which the
+ASGI server's graceful stop would wait for), then that graceful stop (which runs the app's
+lifespan shutdown). uvicorn runs with ``proxy_headers=False``: by default it rewrites
+``scope["client"]`` from ``X-Forwarded-For`` for ``127.0.0.1`` itself, which hypercorn does
+not; the server's own ``trusted_proxies`` is what tests/web checks, on both alike.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import os
 import socket
-from collections.abc import AsyncIterator, Callable
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -46,10 +61,14 @@ class BindingAPI:
 
 @dataclass(frozen=True)
 class Served:
-    """A running server under test."""
+    """A running server under test: where it listens, and a way to run code in its loop."""
 
     binding: str
     port: int
+    #: ``await call(async_function, *args)``: run it in the server's loop; its result.
+    call: Callable[..., Awaitable[Any]]
+    #: ``await call_sync(function, *args)``: the same for a plain function.
+    call_sync: Callable[..., Awaitable[Any]]
 
     @property
     def url(self) -> str:
@@ -57,6 +76,10 @@ class Served:
 
 
 Install = Callable[[Any, BindingAPI], None]
+#: Makes the ASGI app (in the server's thread).
+Build = Callable[[], Any]
+#: Runs in the server's loop before the ASGI server stops (``server.shutdown``), or nothing.
+BeforeStop = Callable[[], Awaitable[None]] | None
 
 
 class Serve(Protocol):
@@ -82,6 +105,17 @@ def listening_socket(port: int) -> socket.socket:
     return sock
 
 
+def serve_app(
+    binding: str, build: Build, port: int = 0, *, before_stop: BeforeStop = None
+) -> AbstractAsyncContextManager[Served]:
+    """``build()``'s ASGI app on ``binding``'s ASGI server (see the module's docstring)."""
+    if binding == "asyncio":
+        return serve_app_asyncio(build(), port, before_stop=before_stop)
+    if binding == "trio":
+        return serve_app_trio(build, port, before_stop=before_stop)
+    raise ValueError(f"unknown binding {binding!r}")
+
+
 @contextlib.asynccontextmanager
 async def serve_asyncio(install: Install, port: int = 0, **options: Any) -> AsyncIterator[Served]:
     """``sansio_rooms_asyncio`` on uvicorn (``ws="websockets-sansio"``), in this event loop."""
@@ -89,17 +123,22 @@ async def serve_asyncio(install: Install, port: int = 0, **options: Any) -> Asyn
 
     server = AsyncServer(**options)
     install(server, BindingAPI("asyncio", ConnectionRefusedError, AckTimeoutError))
-    async with serve_app_asyncio(ASGIApp(server), port) as served:
+    # Stopped from code, as docs/asyncio.md says: the clients are told first (uvicorn's own
+    # graceful shutdown would wait for a parked long-poll GET), then uvicorn stops.
+    async with serve_app_asyncio(ASGIApp(server), port, before_stop=server.shutdown) as served:
         yield served
 
 
 @contextlib.asynccontextmanager
-async def serve_app_asyncio(app: Any, port: int = 0) -> AsyncIterator[Served]:
-    """An ASGI app of the asyncio binding (``app.server``) on uvicorn, in this event loop."""
+async def serve_app_asyncio(
+    app: Any, port: int = 0, *, before_stop: BeforeStop = None
+) -> AsyncIterator[Served]:
+    """Any ASGI app on uvicorn, in this event loop."""
     config = uvicorn.Config(
         app,
         ws="websockets-sansio",
         lifespan="on",
+        proxy_headers=False,
         log_level="warning",
         log_config=None,  # leave the logging configuration of the test run alone
     )
@@ -114,19 +153,28 @@ async def serve_app_asyncio(app: Any, port: int = 0) -> AsyncIterator[Served]:
         ready.cancel()
         if serving in done:
             serving.result()  # raises what stopped it
-            raise RuntimeError("uvicorn stopped during its startup")
+            raise RuntimeError("uvicorn stopped during its startup (lifespan startup failed?)")
         if ready not in done:
             raise TimeoutError(f"uvicorn did not start within {START_TIMEOUT} s")
-        yield Served("asyncio", sock.getsockname()[1])
+        yield Served("asyncio", sock.getsockname()[1], _call_here, _call_sync_here)
     finally:
-        # Stopped from code, as docs/asyncio.md says: the clients are told first (uvicorn's
-        # own graceful shutdown would wait for a parked long-poll GET), then uvicorn stops.
-        await app.server.shutdown()
-        uv.stop.set()
         try:
-            await asyncio.wait_for(serving, STOP_TIMEOUT)
+            if before_stop is not None and not serving.done():
+                await asyncio.wait_for(before_stop(), STOP_TIMEOUT)
         finally:
-            sock.close()
+            uv.stop.set()
+            try:
+                await asyncio.wait_for(serving, STOP_TIMEOUT)
+            finally:
+                sock.close()
+
+
+async def _call_here(function: Callable[..., Awaitable[Any]], *args: Any) -> Any:
+    return await function(*args)
+
+
+async def _call_sync_here(function: Callable[..., Any], *args: Any) -> Any:
+    return function(*args)
 
 
 class _Uvicorn(uvicorn.Server):
@@ -163,13 +211,12 @@ async def serve_trio(install: Install, port: int = 0, **options: Any) -> AsyncIt
 
 
 @contextlib.asynccontextmanager
-async def serve_app_trio(build: Callable[[], Any], port: int = 0) -> AsyncIterator[Served]:
+async def serve_app_trio(
+    build: Build, port: int = 0, *, before_stop: BeforeStop = None
+) -> AsyncIterator[Served]:
     """The ASGI app ``build()`` makes on hypercorn's trio worker, in a thread running
-    ``trio.run`` (the app is built there)."""
-    import functools
-    import os
-    import threading
-
+    ``trio.run`` (the app is built there). An error of that thread is raised here, at the
+    start or after the stop."""
     import trio
     from hypercorn.config import Config
     from hypercorn.trio import serve as hypercorn_serve
@@ -191,10 +238,17 @@ async def serve_app_trio(build: Callable[[], Any], port: int = 0) -> AsyncIterat
 
     async def main() -> None:
         state["token"] = trio.lowlevel.current_trio_token()
-        shutdown = state["shutdown"] = trio.Event()
+        stop = state["stop"] = trio.Event()
+
+        async def shutdown_trigger() -> None:
+            await stop.wait()
+            if before_stop is not None:
+                with trio.fail_after(STOP_TIMEOUT):
+                    await before_stop()
+
         async with trio.open_nursery() as nursery:
             serving = functools.partial(
-                hypercorn_serve, build(), config, shutdown_trigger=shutdown.wait
+                hypercorn_serve, build(), config, shutdown_trigger=shutdown_trigger
             )
             await nursery.start(serving)
             loop.call_soon_threadsafe(ready.set)
@@ -205,7 +259,8 @@ async def serve_app_trio(build: Callable[[], Any], port: int = 0) -> AsyncIterat
         except BaseException as error:  # reported to the test, in its loop
             state["error"] = error
         finally:
-            loop.call_soon_threadsafe(finished.set)
+            with contextlib.suppress(RuntimeError):  # the test's loop is gone: nobody waits
+                loop.call_soon_threadsafe(finished.set)
 
     thread = threading.Thread(target=thread_main, name="trio-server", daemon=True)
     thread.start()
@@ -220,13 +275,27 @@ async def serve_app_trio(build: Callable[[], Any], port: int = 0) -> AsyncIterat
             raise state["error"]
         if not ready.is_set():
             raise TimeoutError(f"hypercorn did not start within {START_TIMEOUT} s")
-        yield Served("trio", sock.getsockname()[1])
+        token = state["token"]
+
+        async def call(function: Callable[..., Awaitable[Any]], *args: Any) -> Any:
+            return await asyncio.to_thread(trio.from_thread.run, function, *args, trio_token=token)
+
+        async def call_sync(function: Callable[..., Any], *args: Any) -> Any:
+            return await asyncio.to_thread(
+                trio.from_thread.run_sync, function, *args, trio_token=token
+            )
+
+        yield Served("trio", sock.getsockname()[1], call, call_sync)
     finally:
-        if "shutdown" in state and not finished.is_set():
-            trio.from_thread.run_sync(state["shutdown"].set, trio_token=state["token"])
-        await asyncio.wait_for(finished.wait(), STOP_TIMEOUT + 5)
+        if "stop" in state and not finished.is_set():
+            trio.from_thread.run_sync(state["stop"].set, trio_token=state["token"])
+        # before_stop, then hypercorn's graceful stop: each may take STOP_TIMEOUT.
+        await asyncio.wait_for(finished.wait(), STOP_TIMEOUT * 2)
         thread.join(timeout=5)
         sock.close()
+    # Only when the test itself did not fail: its own error is the one to see.
+    if "error" in state:
+        raise state["error"]
 
 
 #: binding name -> serve function. The interop tests run once per entry.

@@ -235,15 +235,24 @@ class Client:
 
 
 class PythonClient(Client):
-    """python-socketio's ``AsyncClient``."""
+    """python-socketio's ``AsyncClient``; ``headers`` and ``socketio_path`` as its
+    ``connect()`` takes them."""
 
     kind = "python"
     # python-socketio names the reasons its own way.
     SERVER_DISCONNECT = "server disconnect"
     TRANSPORT_CLOSE = ("transport close", "transport error")
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        headers: dict[str, str] | None = None,
+        socketio_path: str = "socket.io",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
+        self.headers = headers or {}
+        self.socketio_path = socketio_path
         self._release = asyncio.Event()  # lets silent handlers finish, at close
         # The client's HTTP session is ours, closed by close(): left to engineio, a GET in
         # flight at disconnect leaves a session of its own behind, unclosed (a
@@ -274,10 +283,18 @@ class PythonClient(Client):
             )
 
         def on_connect_error(data: Any = None) -> None:
-            data = data if isinstance(data, dict) else {"message": data}
-            message = data.get("message")
+            # python-socketio passes the CONNECT_ERROR's payload ({"message", "data"}), or
+            # for a refused HTTP request the JSON body of the answer (else a message): that
+            # is in "raw".
+            details = data if isinstance(data, dict) else {"message": data}
             self._observe(
-                {"type": "connect_error", "nsp": nsp, "message": message, "data": data.get("data")}
+                {
+                    "type": "connect_error",
+                    "nsp": nsp,
+                    "message": details.get("message"),
+                    "data": details.get("data"),
+                    "raw": data,
+                }
             )
 
         def on_disconnect(reason: Any = None) -> None:
@@ -304,9 +321,11 @@ class PythonClient(Client):
     async def open(self) -> None:
         await self.sio.connect(
             self.url,
+            headers=dict(self.headers),  # a copy: python-socketio takes the cookie out of it
             auth=self.auth,
             transports=self.transports,
             namespaces=self.namespaces,
+            socketio_path=self.socketio_path,
             wait=False,
         )
 
@@ -454,16 +473,25 @@ class NodeHost:
 
 
 class NodeClient(Client):
-    """A client of ``socket.io-client``, hosted by the test's :class:`NodeHost`."""
+    """A client of ``socket.io-client``, hosted by the test's :class:`NodeHost`; ``options``
+    are more options of its ``Manager`` (``path``, ``query``, ``extraHeaders``...)."""
 
     kind = "node"
     SERVER_DISCONNECT = "io server disconnect"
     TRANSPORT_CLOSE = ("transport close", "transport error")
 
-    def __init__(self, *args: Any, host: NodeHost, key: str, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        host: NodeHost,
+        key: str,
+        options: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.host = host
         self.key = key  # unique in the host
+        self.options = options or {}
         self._open = False
 
     async def open(self) -> None:
@@ -476,6 +504,7 @@ class NodeClient(Client):
             namespaces=self.namespaces,
             auth=self.auth or {},
             replies=to_wire(self.replies),
+            options=self.options,
         )
 
     def _upgraded(self) -> bool:

@@ -97,7 +97,8 @@ class Page:
 
 
 async def drive(app: Any) -> None:
-    async with serve_app_asyncio(app) as served, aiohttp.ClientSession() as http:
+    serving = serve_app_asyncio(app, before_stop=app.server.shutdown)
+    async with serving as served, aiohttp.ClientSession() as http:
         async with http.get(served.url + "/") as page:  # static_files={'/': 'app.html'}
             assert page.status == 200 and "<h1>python-socketio test</h1>" in await page.text()
         ann, bob = Page(http), Page(http)

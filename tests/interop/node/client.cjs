@@ -8,16 +8,19 @@
 // disconnects and the process ends by itself (a watchdog ends it anyway after WATCHDOG_MS).
 //
 // Commands ({"op", "id", "client", ...}):
-//   connect     {"url", "transports", "namespaces", "auth", "replies"}
+//   connect     {"url", "transports", "namespaces", "auth", "replies", "options"}
 //               replies: {"<nsp>": {"<event>": [ack args] | null}}: how to answer server
 //               events that ask for an acknowledgement (null or absent: never answer).
+//               options (optional): more options of the Manager (path, query, extraHeaders...).
 //   emit        {"nsp", "event", "args"}
 //   call        {"nsp", "event", "args", "timeout"}  -> {"type": "ack", "id", "args" | "error"}
 //   close       every namespace of the client disconnects (the connection closes after)
 // Observations:
 //   {"type": "open" | "upgrade", "transport"}   the Engine.IO connection (first, upgraded)
 //   {"type": "connect", "nsp", "sid", "transport"}
-//   {"type": "connect_error", "nsp", "message", "data"}
+//   {"type": "connect_error", "nsp", "message", "data", "description", "body"}
+//               description: an Engine.IO error's (the HTTP status of a refused poll), body:
+//               the refused request's response body (polling), when they are plain values
 //   {"type": "disconnect", "nsp", "reason"}
 //   {"type": "event", "nsp", "event", "args", "acked"}
 //   {"type": "reconnect", "attempt"}
@@ -61,6 +64,9 @@ function fromWire(value) {
   return value;
 }
 
+// A string or a number as it is, anything else (an ErrorEvent, a request object) as null.
+const plain = (value) => (typeof value === "string" || typeof value === "number" ? value : null);
+
 const clients = new Map(); // client name -> Map(nsp -> Socket)
 
 function connect(name, command) {
@@ -72,6 +78,7 @@ function connect(name, command) {
     reconnectionDelayMax: 200,
     randomizationFactor: 0,
     timeout: 5000,
+    ...(command.options ?? {}),
   });
   manager.on("open", () => {
     const engine = manager.engine;
@@ -86,7 +93,14 @@ function connect(name, command) {
       emit({ type: "connect", nsp, sid: socket.id, transport: manager.engine.transport.name }),
     );
     socket.on("connect_error", (error) =>
-      emit({ type: "connect_error", nsp, message: error.message, data: toWire(error.data) }),
+      emit({
+        type: "connect_error",
+        nsp,
+        message: error.message,
+        data: toWire(error.data),
+        description: plain(error.description),
+        body: plain(error.context?.responseText),
+      }),
     );
     socket.on("disconnect", (reason) => emit({ type: "disconnect", nsp, reason }));
     socket.onAny((event, ...args) => {
