@@ -1,0 +1,206 @@
+"""The engine's fast paths give what the general paths give.
+
+Servers run the engine with room notices off, and that is where the engine takes its
+shortcuts: one-room joins and connects without a call to ``_add``, a connected socket's
+disconnect in one pass, a broadcast to everyone that hands out the live index of connected
+sockets (copy on write), outputs built without going through attrs' keyword ``__init__``.
+The lockstep tests of test_model_properties.py run with notices on; here the same generated
+sequences run with notices off against the reference model, and the shortcuts are checked
+one by one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sansio_rooms import (
+    Accept,
+    Connect,
+    Connected,
+    Deliveries,
+    Event,
+    Join,
+    Output,
+    RoomCreated,
+    RoomDeleted,
+    RoomEngine,
+    RoomJoined,
+    RoomLeft,
+    SansioRoomsError,
+    SocketDisconnected,
+    SocketDisconnecting,
+)
+from sansio_rooms._outputs import (
+    make_connected,
+    make_socket_disconnected,
+    make_socket_disconnecting,
+)
+from sansio_rooms.testing import ReferenceModel, events, operation_sequences
+
+NOTICES = (RoomCreated, RoomJoined, RoomLeft, RoomDeleted)
+
+
+def without_notices(outputs: list[Output]) -> list[Output]:
+    return [output for output in outputs if not isinstance(output, NOTICES)]
+
+
+def state_of(engine: RoomEngine) -> dict[str, dict[str, object]]:
+    """The engine's state through its public queries, in the shape of model.snapshot()."""
+    state: dict[str, dict[str, object]] = {}
+    for name in engine.namespaces():
+        nsp = engine.namespace(name)
+        if nsp.sockets():
+            state[name] = {
+                "sockets": [(sid, nsp.state_of(sid), nsp.rooms_of(sid)) for sid in nsp.sockets()],
+                "rooms": [(room, nsp.members(room)) for room in nsp.rooms()],
+                "connected": nsp.members_of(),
+            }
+    return state
+
+
+def apply(engine: RoomEngine, event: Event) -> list[Output]:
+    """``engine.handle(event)``, except that a join of one room is made as a host makes it,
+    ``join(sid, room)`` with the bare name: the event values hold a tuple of rooms, which
+    never takes the one-room path."""
+    if type(event) is Join and len(event.rooms) == 1:
+        return engine.namespace(event.nsp).join(event.sid, event.rooms[0])
+    return engine.handle(event)
+
+
+def test_the_state_read_here_is_the_models() -> None:
+    model = ReferenceModel()
+    model.connect("/", "a")
+    model.join("/", "a", "r")
+    engine = RoomEngine()
+    engine.namespace().connect("a")
+    engine.namespace().join("a", "r")
+    assert state_of(engine) == model.snapshot()
+
+
+#: Any events, with more connects, accepts and one-room joins than operation_sequences()
+#: makes (short sequences of which seldom join one room that exists already). One of four
+#: kinds is drawn first: a plain one_of would flatten into events()' own dozen choices.
+SOCKETS = ("a", "b", "c")
+BUSY_SEQUENCES = st.lists(
+    st.sampled_from(
+        [
+            st.builds(Connect, sid=st.sampled_from(SOCKETS), pending=st.booleans()),
+            st.builds(Accept, sid=st.sampled_from(SOCKETS)),
+            st.builds(
+                Join, sid=st.sampled_from(SOCKETS), rooms=st.sampled_from(("r", "s", *SOCKETS))
+            ),
+            events(namespaces=("/",), sids=SOCKETS),
+        ]
+    ).flatmap(lambda kind: kind),
+    min_size=5,
+    max_size=40,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(operation_sequences(max_size=40) | BUSY_SEQUENCES)
+def test_without_notices_the_engine_follows_the_model(sequence: list[Event]) -> None:
+    engine, model = RoomEngine(), ReferenceModel()
+    held: list[tuple[Deliveries, tuple[str, ...]]] = []
+    for event in sequence:
+        before = state_of(engine)
+        try:
+            expected = model.apply(event)
+        except SansioRoomsError as error:
+            with pytest.raises(SansioRoomsError) as raised:
+                apply(engine, event)
+            assert type(raised.value) is type(error), (event, raised.value, error)
+            # The namespace a refused join named may now exist, with no socket in it.
+            assert state_of(engine) == before
+        else:
+            outputs = apply(engine, event)
+            assert outputs == without_notices(expected), event
+            held += [(out, tuple(out.recipients)) for out in outputs if type(out) is Deliveries]
+        assert state_of(engine) == model.snapshot(), event
+        # Deliveries are values: what a broadcast was handed never changes afterwards.
+        assert [tuple(deliveries.recipients) for deliveries, _ in held] == [
+            recipients for _, recipients in held
+        ]
+
+
+def test_a_broadcast_to_everyone_keeps_its_recipients() -> None:
+    engine = RoomEngine()
+    nsp = engine.namespace()
+    for sid in ("a", "b", "c", "d"):
+        nsp.connect(sid)
+    nsp.connect("p", pending=True)
+    first = nsp.emit("1")
+    nsp.connect("e")
+    second = nsp.emit("2")
+    nsp.disconnect("a")
+    third = nsp.emit("3")
+    nsp.begin_disconnect("b")
+    fourth = nsp.emit("4")
+    nsp.accept("p")
+    fifth = nsp.emit("5")
+    with_sender = nsp.emit("6", sender="c")
+    assert [list(d.recipients) for d in (first, second, third, fourth, fifth, with_sender)] == [
+        ["a", "b", "c", "d"],
+        ["a", "b", "c", "d", "e"],
+        ["b", "c", "d", "e"],
+        ["c", "d", "e"],
+        ["c", "d", "e", "p"],
+        ["d", "e", "p"],
+    ]
+    (with_ack,) = nsp.emit_with_ack("7", now=0, timeout=1)
+    nsp.disconnect("c")
+    assert list(with_ack.recipients) == ["c", "d", "e", "p"]
+    assert nsp.ack("d", 0) == nsp.ack("e", 0) == []
+    assert nsp.ack("p", 0) == []  # c left, but its answer is still awaited
+    assert nsp.members_of() == ("d", "e", "p")
+
+
+@pytest.mark.parametrize("notices", [False, True])
+def test_disconnect_of_a_connected_socket_is_both_phases(notices: bool) -> None:
+    outputs = []
+    for two_phases in (False, True):
+        engine = RoomEngine(notices=notices)
+        nsp = engine.namespace()
+        nsp.connect("a")
+        nsp.connect("b")
+        nsp.join("a", ["r", "s"])
+        nsp.join("b", "s")
+        if two_phases:
+            result = nsp.begin_disconnect("a", "bye") + nsp.finish_disconnect("a")
+        else:
+            result = nsp.disconnect("a", "bye")
+        outputs.append((result, state_of(engine)))
+    assert outputs[0] == outputs[1]
+    (result, _) = outputs[0]
+    assert result[0] == SocketDisconnecting(nsp="/", sid="a", reason="bye")
+    assert result[-1] == SocketDisconnected(nsp="/", sid="a", reason="bye")
+
+
+@pytest.mark.parametrize(
+    ("made", "by_class"),
+    [
+        (make_connected("/chat", "a"), Connected(nsp="/chat", sid="a")),
+        (
+            make_socket_disconnecting("/", "a", "why", True),
+            SocketDisconnecting(nsp="/", sid="a", reason="why", close_connection=True),
+        ),
+        (
+            make_socket_disconnected("/", "a", "why"),
+            SocketDisconnected(nsp="/", sid="a", reason="why"),
+        ),
+    ],
+)
+def test_the_positional_constructors_make_what_the_classes_make(made: Any, by_class: Any) -> None:
+    assert type(made) is type(by_class)
+    assert made == by_class
+    assert hash(made) == hash(by_class)
+    assert repr(made) == repr(by_class)
+    # Every field is set (a field added to the class must be added to its constructor).
+    assert attrs.asdict(made) == attrs.asdict(by_class)
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        made.nsp = "/other"
