@@ -8,17 +8,23 @@
 // The adapter only touches nsp.name, nsp.server.encoder.encode(packet) (once per broadcast),
 // nsp.sockets.get(id) and, per recipient, socket.client.writeToEngine(encodedPackets, opts)
 // (plus socket.notifyOutgoingListeners if it is a function; our fake sockets have none).
-// writeToEngine is a stub that increments a counter: one call = one delivery.
+// writeToEngine is a stub that increments a counter: one call = one delivery. So every
+// delivery figure includes the sid-to-socket lookup (nsp.sockets.get) a server makes per
+// recipient; benchmarks/core.py makes the same lookup on the Python side.
 //
-// Each op is run once untimed (JIT warm-up), then timed with process.hrtime.bigint().
-// Output: one line of JSON, ns per unit:
+// A whole build and disconnect pass runs once untimed (JIT warm-up), then each round builds a
+// fresh adapter and times every op with process.hrtime.bigint(); each broadcast op is also
+// run once untimed before its timed repeats. Output: one line of JSON per round, ns per unit:
 //   {"build": ns, "room": ns, "union": ns, "all": ns, "disconnect": ns}
+// With --serve, a round runs each time a line arrives on stdin (its answer is that JSON line),
+// so that benchmarks/core.py can interleave Node's rounds with its own in one warm process.
 //
 // Usage: node core.js [--n 100000] [--room-repeats 50] [--union-repeats 50]
-//                     [--all-repeats 10] [--disconnect-count 10000]
+//                     [--all-repeats 10] [--disconnect-count 10000] [--rounds 1] [--serve]
 "use strict";
 
 const path = require("path");
+const readline = require("readline");
 const v8 = require("v8");
 const vm = require("vm");
 const { Adapter } = require(path.join(__dirname, "node_modules", "socket.io-adapter"));
@@ -38,6 +44,8 @@ function parseArgs(argv) {
     unionRepeats: 50,
     allRepeats: 10,
     disconnectCount: null, // default: every socket from s90000 up
+    rounds: 1,
+    serve: false,
   };
   const names = {
     "--n": "n",
@@ -45,9 +53,14 @@ function parseArgs(argv) {
     "--union-repeats": "unionRepeats",
     "--all-repeats": "allRepeats",
     "--disconnect-count": "disconnectCount",
+    "--rounds": "rounds",
   };
   for (let i = 0; i < argv.length; i++) {
     let arg = argv[i];
+    if (arg === "--serve") {
+      opts.serve = true;
+      continue;
+    }
     let value;
     const eq = arg.indexOf("=");
     if (eq !== -1) {
@@ -58,7 +71,8 @@ function parseArgs(argv) {
     }
     const key = names[arg];
     if (key === undefined || value === undefined) {
-      throw new Error(`usage: core.js ${Object.keys(names).map((k) => `[${k} N]`).join(" ")}`);
+      const usage = Object.keys(names).map((k) => `[${k} N]`).join(" ");
+      throw new Error(`usage: core.js ${usage} [--serve]`);
     }
     const num = Number(value);
     if (!Number.isInteger(num) || num < 1) throw new Error(`${arg} needs a positive integer`);
@@ -174,18 +188,10 @@ function timed(fn) {
   return Number(t1 - t0);
 }
 
-function main() {
-  const opts = parseArgs(process.argv.slice(2));
+// One round on a fresh adapter: every op timed on its own, ns per unit.
+function runRound(opts, plan) {
   const { n } = opts;
-  const plan = makePlan(n);
   const results = {};
-
-  // 1. build. Warm-up: a whole build (and the disconnect pass) on a throw-away adapter.
-  {
-    const warm = new Adapter(makeNamespace(plan.ids));
-    build(warm, plan);
-    disconnectRange(warm, plan.ids, DISCONNECT_FROM, opts.disconnectCount);
-  }
   const nsp = makeNamespace(plan.ids);
   const adapter = new Adapter(nsp);
   results.build = timed(() => build(adapter, plan)) / plan.units;
@@ -233,7 +239,7 @@ function main() {
     results.all = ns / (per * opts.allRepeats);
   }
 
-  // 5. disconnect: s90000.. one by one (warmed up on the throw-away adapter above).
+  // 5. disconnect: s90000.. one by one (warmed up on the throw-away adapter).
   {
     const count = opts.disconnectCount;
     const ns = timed(() => disconnectRange(adapter, plan.ids, DISCONNECT_FROM, count));
@@ -243,8 +249,25 @@ function main() {
       if (adapter.rooms.has(plan.ids[i])) throw new Error("disconnect: id room left behind");
     }
   }
+  return results;
+}
 
-  process.stdout.write(JSON.stringify(results) + "\n");
+function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  const plan = makePlan(opts.n);
+
+  // Warm-up: a whole build and disconnect pass on a throw-away adapter.
+  {
+    const warm = new Adapter(makeNamespace(plan.ids));
+    build(warm, plan);
+    disconnectRange(warm, plan.ids, DISCONNECT_FROM, opts.disconnectCount);
+  }
+  const round = () => process.stdout.write(JSON.stringify(runRound(opts, plan)) + "\n");
+  if (opts.serve) {
+    readline.createInterface({ input: process.stdin }).on("line", round);
+    return;
+  }
+  for (let r = 0; r < opts.rounds; r++) round();
 }
 
 main();
