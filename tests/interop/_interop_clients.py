@@ -31,6 +31,12 @@ import aiohttp
 import socketio
 
 WAIT = 5.0  # seconds: the longest a scenario waits for one thing
+#: How long node may take to end once its clients are closed. Under a full-suite load a
+#: long-polling client on the asyncio server (tests/web) took more than WAIT twice in about
+#: eight runs; the cause is not found yet (suspects: an HTTP request or a reconnection timer
+#: of socket.io-client still pending after the close). A mitigation, recorded as an open
+#: defect in the session notes, not a fix.
+NODE_EXIT_WAIT = 15.0
 NODE_DIR = Path(__file__).parent / "node"
 NODE_SCRIPT = NODE_DIR / "client.cjs"
 
@@ -459,7 +465,7 @@ class NodeHost:
             if not process.stdin.is_closing():
                 process.stdin.close()
             try:
-                await asyncio.wait_for(process.wait(), WAIT)
+                await asyncio.wait_for(process.wait(), NODE_EXIT_WAIT)
             except TimeoutError:
                 raise ScenarioError("node did not end after its stdin closed") from None
         finally:
