@@ -36,7 +36,7 @@ WAIT = 5.0  # seconds: the longest a scenario waits for one thing
 #: eight runs; the cause is not found yet (suspects: an HTTP request or a reconnection timer
 #: of socket.io-client still pending after the close). A mitigation, recorded as an open
 #: defect in the session notes, not a fix.
-NODE_EXIT_WAIT = 15.0
+NODE_EXIT_WAIT = 10.0
 NODE_DIR = Path(__file__).parent / "node"
 NODE_SCRIPT = NODE_DIR / "client.cjs"
 
@@ -467,7 +467,9 @@ class NodeHost:
             try:
                 await asyncio.wait_for(process.wait(), NODE_EXIT_WAIT)
             except TimeoutError:
-                raise ScenarioError("node did not end after its stdin closed") from None
+                raise ScenarioError(
+                    f"node did not end after its stdin closed:\n{''.join(self._stderr)}"
+                ) from None
         finally:
             if process.returncode is None:
                 process.kill()  # before any await: it happens even when cancelled

@@ -17,7 +17,7 @@ from _interop_clients import Client, NodeClient, NodeHost, PythonClient
 #: The longest a scenario may take; then closing its clients, and stopping the server, may
 #: each take TEARDOWN_TIMEOUT more.
 TEST_TIMEOUT = 30.0
-TEARDOWN_TIMEOUT = 15.0
+TEARDOWN_TIMEOUT = 30.0  # above the clients' close (WAIT) plus NODE_EXIT_WAIT
 TRANSPORTS = {
     "ws": ("websocket",),  # WebSocket from the start
     "upgrade": ("polling", "websocket"),  # long-polling, then the upgrade to WebSocket

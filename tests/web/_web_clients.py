@@ -37,7 +37,7 @@ PYTHON_CLIENT_LEAK = pytest.mark.filterwarnings("ignore:Unclosed connection:Reso
 
 #: The longest a scenario may take; closing its clients and servers may take TEARDOWN more.
 TEST_TIMEOUT = 30.0
-TEARDOWN_TIMEOUT = 15.0
+TEARDOWN_TIMEOUT = 30.0  # above the clients' close (WAIT) plus NODE_EXIT_WAIT
 
 
 class WebPythonClient(PythonClient):

@@ -68,6 +68,7 @@ function fromWire(value) {
 const plain = (value) => (typeof value === "string" || typeof value === "number" ? value : null);
 
 const clients = new Map(); // client name -> Map(nsp -> Socket)
+const managers = new Map(); // client name -> Manager (kept after close, for the diagnosis)
 
 function connect(name, command) {
   const emit = (message) => out({ client: name, ...message });
@@ -113,6 +114,7 @@ function connect(name, command) {
     socket.connect();
   }
   clients.set(name, sockets);
+  managers.set(name, manager);
 }
 
 function socketOf(name, nsp) {
@@ -174,4 +176,17 @@ input.on("line", (line) => {
 });
 input.on("close", () => {
   for (const name of [...clients.keys()]) close(name);
+  // Should anything keep the process alive, say what (the harness shows stderr).
+  setTimeout(() => {
+    process.stderr.write(
+      `client.cjs: alive 3 s after stdin closed: ${JSON.stringify(process.getActiveResourcesInfo())}\n`,
+    );
+    for (const [name, manager] of managers) {
+      const engine = manager.engine;
+      process.stderr.write(
+        `client.cjs: ${name} manager=${manager._readyState} engine=${engine?.readyState} ` +
+          `transport=${engine?.transport?.name}/${engine?.transport?.readyState}\n`,
+      );
+    }
+  }, 3000).unref();
 });
