@@ -33,7 +33,7 @@ import itertools
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
-from typing import Any, Final, TypeAlias, final
+from typing import Any, Final, TypeAlias, cast, final
 
 import attrs
 
@@ -43,6 +43,7 @@ from ._engineio import (
     EioPacket,
     EioPacketType,
     HttpError,
+    b64encode,
     decode_packet,
     decode_payload,
     encode_packet,
@@ -242,7 +243,9 @@ class _Session:
         self.probe: Handle | None = None  # the WebSocket being upgraded to
         self.probed = False  # the probe said "2probe": answer every GET at once
         self.get: Handle | None = None  # the parked long-polling GET
-        self.outbox: list[EioPacket] = []  # long-polling packets waiting for a GET
+        # Long-polling packets waiting for a GET, as their WebSocket frames: a broadcast's are
+        # built once and shared by every session it reaches (a reference each, no copy).
+        self.outbox: list[str | bytes] = []
         self.last_packet = now
         self.next_ping: float | None = None
         self.pong_deadline: float | None = None
@@ -272,8 +275,27 @@ _PONG_PROBE = "3probe"
 #: interval): an upgrade packet that comes meanwhile makes it a 400 instead, so a GET that
 #: races the upgrade never looks like a live polling transport.
 UPGRADE_NOOP_DELAY: Final = 0.1
-_NOOP = EioPacket(type=EioPacketType.NOOP)
-_CLOSE = EioPacket(type=EioPacketType.CLOSE)
+_NOOP_FRAMES = (encode_packet(EioPacket(type=EioPacketType.NOOP)),)
+_CLOSE_FRAME = encode_packet(EioPacket(type=EioPacketType.CLOSE))
+_SEPARATOR = "\x1e"
+
+
+def _polling_body(frames: Sequence[str | bytes]) -> bytes:
+    """A long-polling response body: the frames joined by the record separator, binary ones
+    as ``b`` + base64 (text ones were checked for the separator when they were queued)."""
+    if bytes in map(type, frames):
+        text = [f if isinstance(f, str) else "b" + b64encode(f) for f in frames]
+    else:
+        text = cast("list[str]", frames)
+    return _SEPARATOR.join(text).encode("utf-8", "surrogatepass")
+
+
+def _check_pollable(frames: Sequence[str | bytes]) -> None:
+    for frame in frames:
+        if type(frame) is str and _SEPARATOR in frame:
+            raise LocalProtocolError(
+                "a packet sent over long-polling must not contain the record separator \\x1e"
+            )
 
 
 def _shutting_down(handle: Handle) -> HttpResponse:
@@ -440,9 +462,9 @@ class EngineIOServer:
         session.get = None
         session.noop_deadline = None
         del self._by_get[handle]
-        packets = session.outbox or [_NOOP]
+        frames = session.outbox or _NOOP_FRAMES
         session.outbox = []
-        body = encode_payload(packets).encode("utf-8", "surrogatepass")
+        body = _polling_body(frames)
         outputs: list[TransportOutput] = [
             HttpResponse(handle=handle, status=200, headers=_TEXT_PLAIN, body=body)
         ]
@@ -600,7 +622,7 @@ class EngineIOServer:
                 del self._by_get[get]
                 outputs.append(_error_response(get, HttpError.BAD_REQUEST))
             if session.outbox:
-                frames = tuple(encode_packet(p) for p in session.outbox)
+                frames = tuple(session.outbox)
                 session.outbox = []
                 outputs.append(WebSocketSend(handles=(probe,), frames=frames))
             return outputs
@@ -663,6 +685,7 @@ class EngineIOServer:
         handles: list[Handle] = []
         outputs: list[TransportOutput] = []
         sessions = self._sessions
+        checked = False
         for eio_sid in eio_sids:
             session = sessions.get(eio_sid)
             if session is None:
@@ -670,7 +693,10 @@ class EngineIOServer:
             if session.ws is not None:
                 handles.append(session.ws)
             elif session.state is not _DRAINING:
-                outputs += self._queue(session, messages, volatile)
+                if not checked:  # once per broadcast, before anything is queued
+                    _check_pollable(frames)
+                    checked = True
+                outputs += self._queue(session, frames, volatile)
         if handles:
             outputs.insert(
                 0,
@@ -681,11 +707,11 @@ class EngineIOServer:
         return outputs
 
     def _queue(
-        self, session: _Session, messages: Sequence[str | bytes], volatile: bool
+        self, session: _Session, frames: tuple[str | bytes, ...], volatile: bool
     ) -> list[TransportOutput]:
         if volatile and session.get is None:
             return []  # not writable right now: a volatile packet is dropped
-        session.outbox += (EioPacket(type=EioPacketType.MESSAGE, data=m) for m in messages)
+        session.outbox += frames
         if session.get is not None:
             return self._flush_get(session)
         over = len(session.outbox) > self.max_buffered_packets
@@ -755,12 +781,12 @@ class EngineIOServer:
             if client_close:
                 session.outbox = []
             else:
-                session.outbox.append(_CLOSE)
+                session.outbox.append(_CLOSE_FRAME)
             outputs += self._flush_get(session)
         elif transport_gone or not drain or now is None:
             self._forget_drained(session)
         else:
-            session.outbox.append(_CLOSE)
+            session.outbox.append(_CLOSE_FRAME)
             session.drain_deadline = now + self.close_timeout
             self._schedule(session.drain_deadline, session)
         outputs.append(SessionClosed(eio_sid=session.sid, reason=reason, description=description))
@@ -809,26 +835,21 @@ class EngineIOServer:
     def next_deadline(self) -> float | None:
         """When ``advance`` must next be called, or ``None``."""
         timers = self._timers
-        while timers and self._due(timers[0][2]) != timers[0][0]:
+        while timers and not self._armed(*timers[0]):
             heapq.heappop(timers)  # stale: the session moved on or is gone
         return timers[0][0] if timers else None
 
-    def _due(self, eio_sid: str) -> float | None:
+    def _armed(self, when: float, seq: int, eio_sid: str) -> bool:
+        """The timer entry is still one of its session's deadlines (checked on every input
+        a binding performs: a tuple test, not a list and a min)."""
         session = self._sessions.get(eio_sid)
-        if session is None:
-            return None
-        deadlines = [
-            d
-            for d in (
-                session.next_ping,
-                session.pong_deadline,
-                session.upgrade_deadline,
-                session.drain_deadline,
-                session.noop_deadline,
-            )
-            if d is not None
-        ]
-        return min(deadlines) if deadlines else None
+        return session is not None and when in (
+            session.next_ping,
+            session.pong_deadline,
+            session.upgrade_deadline,
+            session.drain_deadline,
+            session.noop_deadline,
+        )
 
     def advance(self, now: float) -> list[_Output]:
         """Time is ``now``: send due pings, close sessions past their ping timeout, end
@@ -868,15 +889,21 @@ class EngineIOServer:
                 return outputs + self._close(
                     session, "ping timeout", f"no pong within {self.ping_timeout} s", now
                 )
-        if session.next_ping is not None and session.next_ping <= now:
+        due = session.next_ping
+        if due is not None and due <= now:
             session.next_ping = None
-            session.pong_deadline = now + self.ping_timeout
+            # The client's clock: pingTimeout after the ping was due, not after the loop got
+            # round to it, so that a request at handshake + pingInterval + pingTimeout finds
+            # the session gone however late the timer ran (the protocol's suites check it
+            # to the millisecond). A loop late by more than half the timeout leaves the
+            # client half of it.
+            session.pong_deadline = max(due + self.ping_timeout, now + self.ping_timeout / 2)
             self._schedule(session.pong_deadline, session)
             if session.ws is not None:
                 ping = WebSocketSend(handles=(session.ws,), frames=(_PING_FRAME,), control=True)
                 outputs.append(ping)
             else:
-                session.outbox.append(_PING)
+                session.outbox.append(_PING_FRAME)
                 if session.get is not None:
                     outputs += self._flush_get(session)
         return outputs

@@ -736,12 +736,27 @@ def test_deadlines_of_several_sessions() -> None:
     Client(eio, "a", now=0.0)
     Client(eio, "b", now=10.0)
     assert eio.next_deadline() == 25.0
-    # Called late: both pings go now, and their timeouts count from now.
+    # Called late: both pings go now. A timeout counts from when its ping was due (b: 35 +
+    # 20), but leaves at least half of it from now (a, 15 s late: 40 + 10, not 25 + 20).
     assert eio.advance(40.0) == [ws_send("a", "2"), ws_send("b", "2")]
-    assert eio.next_deadline() == 60.0
+    assert eio.next_deadline() == 50.0
+    assert eio.advance(49.9) == []
+    assert eio.next_deadline() == 50.0
     eio.websocket_message("a", "3", 41.0)
     eio.websocket_message("b", "3", 41.0)
     assert eio.next_deadline() == 66.0
+
+
+def test_the_ping_timeout_counts_from_when_the_ping_was_due() -> None:
+    """A timer that runs a moment late does not move the deadline: a request at handshake +
+    pingInterval + pingTimeout finds the session gone (what the protocol's suites check)."""
+    eio = engineio_server()
+    Client(eio, "a", now=0.0)
+    assert eio.advance(25.3) == [ws_send("a", "2")]
+    assert eio.next_deadline() == 45.0
+    assert eio.advance(44.99) == []
+    closed = [o for o in eio.advance(45.0) if type(o).__name__ == "SessionClosed"]
+    assert [(o.eio_sid, o.reason) for o in closed] == [("E1", "ping timeout")]
 
 
 # -- upgrade ----------------------------------------------------------------------------------
@@ -1068,6 +1083,19 @@ def test_broadcast_builds_the_frames_once_for_every_websocket() -> None:
     assert eio.broadcast([], ["x"]) == []
     with pytest.raises(LocalProtocolError):
         eio.broadcast(["E1", "nope"], ["x"])
+
+
+def test_a_text_with_the_record_separator_is_refused_before_anything_is_queued() -> None:
+    """Long-polling cannot frame it: the broadcast is refused whole, once, and the polling
+    sessions' queues are as they were (the WebSocket one never sees it either)."""
+    eio = engineio_server()
+    polling = Client(eio, "p", "polling")
+    Client(eio, "w")
+    with pytest.raises(LocalProtocolError, match="record separator"):
+        eio.broadcast(["E2", "E1"], ["ok", "a\x1eb"])
+    assert eio.broadcast(["E1"], ["next"]) == []
+    handle, outputs = polling.poll()
+    assert outputs == [polled(handle, "4next")]
 
 
 def test_volatile_packets_are_dropped_where_no_get_is_parked() -> None:
