@@ -17,7 +17,7 @@ import abc
 import inspect
 import logging
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Generator, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar, overload
 
@@ -50,7 +50,7 @@ from ._cluster_outputs import (
 )
 from ._compat import SidMethods
 from ._errors import InvalidStateError, LocalProtocolError, SansioRoomsError, UnknownSocketError
-from ._names import Room, normalize_namespace
+from ._names import Room, normalize_namespace, normalize_rooms
 from ._outputs import (
     AckCompleted,
     AckReceived,
@@ -114,6 +114,30 @@ async def _call(handler: Callable[..., Any], *args: Any) -> Any:
     if inspect.isawaitable(result):
         result = await result
     return result
+
+
+async def _awaited(socket: Socket, awaitable: Any) -> Any:
+    """A handler's result that has to be awaited (a plain function returned a coroutine)."""
+    return await awaitable
+
+
+class Sent:
+    """What ``emit`` returns: the packets are on their way already (``emit`` is synchronous,
+    as Node's is), so a plain ``def`` handler can emit; ``await``-ing it is optional. In a
+    cluster it lets the adapter's writer run first, so that the other servers get the
+    message before this one goes on with its own clients."""
+
+    __slots__ = ("_pause",)
+
+    def __init__(self, pause: Callable[[], Any] | None = None) -> None:
+        self._pause = pause
+
+    def __await__(self) -> Generator[Any, None, None]:
+        if self._pause is not None:
+            yield from self._pause().__await__()
+
+
+_SENT = Sent()
 
 
 @attrs.frozen(kw_only=True)
@@ -207,30 +231,33 @@ class BroadcastOperator:
     def broadcast(self) -> BroadcastOperator:
         return self
 
-    async def emit(self, event: str, *args: Any) -> None:
+    def emit(self, event: str, *args: Any) -> Sent:
         """Send ``event`` with ``args`` to every selected socket, each once (on every server
-        of a cluster, unless ``local``)."""
+        of a cluster, unless ``local``). Sent at once; ``await`` it or not (:class:`Sent`)."""
         server = self._server
         selection = self._selection
-        if server._cluster_selection(selection):
-            assert server.cluster is not None
-            SioPacket(type=SioPacketType.EVENT, nsp=selection.nsp, data=[event, *args])
-            server._run(
-                server.cluster.broadcast(
-                    selection.nsp,
-                    event,
-                    *args,
-                    rooms=selection.rooms,
-                    except_=self._except_remote(),
-                    volatile=selection.volatile_flag,
-                    compress=selection.compress_flag,
-                )
+        if not server._cluster_selection(selection):
+            server._emit(selection, None, event, args)
+            return _SENT
+        assert server.cluster is not None
+        SioPacket(type=SioPacketType.EVENT, nsp=selection.nsp, data=[event, *args])
+        server._run(
+            server.cluster.broadcast(
+                selection.nsp,
+                event,
+                *args,
+                rooms=selection.rooms,
+                except_=self._except_remote(),
+                volatile=selection.volatile_flag,
+                compress=selection.compress_flag,
             )
-            # Let the adapter's writer go first: handlers that are ready to run all at once
-            # (a burst of events) would otherwise deliver to every local client before the
-            # first publish is written, and the other servers' clients would wait for them.
-            await server._sleep(0)
+        )
         server._emit(selection, None, event, args)
+        # Awaited, it lets the adapter's writer go before this task goes on: handlers that
+        # are ready to run all at once (a burst of events) would otherwise deliver to every
+        # local client before the first publish is written, and the other servers' clients
+        # would wait for them.
+        return Sent(lambda: server._sleep(0))
 
     def _except_remote(self) -> tuple[Room, ...]:
         # Node puts the sender of socket.to(...) in "except": its id room is only here.
@@ -516,6 +543,9 @@ class Socket:
         self._early: list[tuple[str, tuple[Any, ...]]] | None = []
         # Why the client left while the socket was pending (its connect handler running).
         self._gone: str | None = None
+        # Event handlers of this socket started as tasks and not finished: while there are
+        # any, a plain ``def`` handler waits its turn in a task too (it runs in order).
+        self._in_flight = 0
 
     def __repr__(self) -> str:
         return f"<Socket {self.sid} of {self.nsp}>"
@@ -550,15 +580,17 @@ class Socket:
             self.server.machine.engine.namespace(self.nsp).leave(self.sid, rooms)
         )
 
-    async def emit(self, event: str, *args: Any) -> None:
-        """Send ``event`` with ``args`` to this client. From the ``connect`` handler, the
-        event goes out right after the client is told it is connected."""
+    def emit(self, event: str, *args: Any) -> Sent:
+        """Send ``event`` with ``args`` to this client: at once (``await`` it or not, see
+        :class:`Sent`). From the ``connect`` handler, the event goes out right after the
+        client is told it is connected."""
         if self._early is not None:
             # Refuse a bad event now, where the mistake is, not when the socket is accepted.
             SioPacket(type=SioPacketType.EVENT, nsp=self.nsp, data=[event, *args])
             self._early.append((event, args))
-            return
+            return _SENT
         self.server._emit(Selection(nsp=self.nsp), (self.sid,), event, args)
+        return _SENT
 
     async def emit_with_ack(self, event: str, *args: Any, timeout: float) -> tuple[Any, ...]:
         """Send and wait for the client's answer: the tuple of its arguments. Raises
@@ -582,10 +614,13 @@ class Socket:
 
     def to(self, rooms: Iterable[Room] | Room) -> BroadcastOperator:
         """Broadcast to these rooms, never to this socket."""
-        return self._operator().to(rooms)
+        # One selection, made at once (``_operator().to()`` would make two): the hot path
+        # of a chat's handler.
+        rooms = tuple(dict.fromkeys(normalize_rooms(rooms)))
+        return BroadcastOperator(self.server, Selection(nsp=self.nsp, sender=self.sid, rooms=rooms))
 
     def in_(self, rooms: Iterable[Room] | Room) -> BroadcastOperator:
-        return self._operator().to(rooms)
+        return self.to(rooms)
 
     def except_(self, rooms: Iterable[Room] | Room) -> BroadcastOperator:
         return self._operator().except_(rooms)
@@ -943,7 +978,7 @@ class ServerDriver(TransportDriver, ClusterDriving, SidMethods):
             return
         if socket._packet_middleware:
             packet = [output.event, *output.args]
-            self._spawn_for(socket, self._run_packet_middleware(socket, packet, output.ack_id))
+            self._spawn_in_order(socket, self._run_packet_middleware(socket, packet, output.ack_id))
             return
         self._dispatch_event(socket, output.event, output.args, output.ack_id)
 
@@ -955,7 +990,23 @@ class ServerDriver(TransportDriver, ClusterDriving, SidMethods):
             logger.info("no handler for event %r of %s", event, socket.nsp)
             return
         arguments = (event, *args) if catch_all else args
-        self._spawn_for(socket, self._run_event(socket, handler, event, arguments, ack_id))
+        if socket._in_flight or inspect.iscoroutinefunction(handler):
+            self._spawn_in_order(socket, self._run_event(socket, handler, event, arguments, ack_id))
+            return
+        # A plain function runs here and now, as Node runs its listeners: no task.
+        try:
+            result = handler(socket, *arguments)
+        except Exception:
+            logger.exception(
+                "handler of event %r in %s failed (socket %s)", event, socket.nsp, socket.sid
+            )
+            return
+        if inspect.isawaitable(result):  # a function that returns a coroutine after all
+            awaiting = self._run_event(socket, _awaited, event, (result,), ack_id)
+            self._spawn_in_order(socket, awaiting)
+            return
+        if ack_id is not None:
+            self._acknowledge(socket, event, result, ack_id)
 
     async def _run_packet_middleware(
         self, socket: Socket, packet: list[Any], ack_id: int | None
@@ -1009,8 +1060,22 @@ class ServerDriver(TransportDriver, ClusterDriving, SidMethods):
                 "handler of event %r in %s failed (socket %s)", event, socket.nsp, socket.sid
             )
             return
-        if ack_id is None:
-            return
+        if ack_id is not None:
+            self._acknowledge(socket, event, result, ack_id)
+
+    def _spawn_in_order(self, socket: Socket, coroutine: Coroutine[Any, Any, None]) -> None:
+        socket._in_flight += 1
+        self._spawn_for(socket, self._in_order(socket, coroutine))
+
+    async def _in_order(self, socket: Socket, coroutine: Coroutine[Any, Any, None]) -> None:
+        """Run an event's handling as a task, counted in ``socket._in_flight``."""
+        try:
+            await coroutine
+        finally:
+            socket._in_flight -= 1
+
+    def _acknowledge(self, socket: Socket, event: Any, result: Any, ack_id: int) -> None:
+        """Answer the client's event with what its handler returned."""
         if result is None:
             response: tuple[Any, ...] = ()
         elif isinstance(result, tuple):

@@ -95,6 +95,26 @@ ServerOutput: TypeAlias = (
     Output | TransportOutput | ConnectRequest | EventReceived | SessionOpened | SessionClosed
 )
 
+# One EventReceived per event a client sends: made the way _outputs.make_connected makes its
+# values (through the slot descriptors, without attrs' keyword __init__), a third of the cost.
+_set_event_nsp = EventReceived.__dict__["nsp"].__set__
+_set_event_sid = EventReceived.__dict__["sid"].__set__
+_set_event_event = EventReceived.__dict__["event"].__set__
+_set_event_args = EventReceived.__dict__["args"].__set__
+_set_event_ack_id = EventReceived.__dict__["ack_id"].__set__
+
+
+def _event_received(
+    nsp: str, sid: str, event: Any, args: tuple[Any, ...], ack_id: int | None
+) -> EventReceived:
+    output: EventReceived = object.__new__(EventReceived)
+    _set_event_nsp(output, nsp)
+    _set_event_sid(output, sid)
+    _set_event_event(output, event)
+    _set_event_args(output, args)
+    _set_event_ack_id(output, ack_id)
+    return output
+
 
 class _Client:
     """The Socket.IO side of one Engine.IO session."""
@@ -204,16 +224,14 @@ class ServerMachine:
         timers = self._connect_timers
         while timers and self._stale_connect_timer(*timers[0]):
             heapq.heappop(timers)
-        deadlines = [
-            d
-            for d in (
-                self.eio.next_deadline(),
-                self.engine.next_deadline(),
-                timers[0][0] if timers else None,
-            )
-            if d is not None
-        ]
-        return min(deadlines) if deadlines else None
+        # Asked after every input a binding performs: no list, no min().
+        best = self.eio.next_deadline()
+        acks = self.engine.next_deadline()
+        if acks is not None and (best is None or acks < best):
+            best = acks
+        if timers and (best is None or timers[0][0] < best):
+            best = timers[0][0]
+        return best
 
     def _stale_connect_timer(self, when: float, eio_sid: str) -> bool:
         client = self._clients.get(eio_sid)
@@ -285,10 +303,8 @@ class ServerMachine:
                 client, FORCED_SERVER_CLOSE, f"{kind.name} before CONNECT was answered", now
             )
         if kind is _EVENT:
-            event, *args = packet.data
-            return [
-                EventReceived(nsp=nsp, sid=sid, event=event, args=tuple(args), ack_id=packet.id)
-            ]
+            data = packet.data
+            return [_event_received(nsp, sid, data[0], tuple(data[1:]), packet.id)]
         if kind is _ACK:
             assert packet.id is not None
             args = packet.data
