@@ -12,6 +12,7 @@ from ._app import namespace_key as namespace_key
 from ._app import parse_query as parse_query
 from ._asgi import NO_LIFESPAN as NO_LIFESPAN
 from ._asgi import ASGIAppBase as ASGIAppBase
+from ._asgi import GatheredResponse as GatheredResponse
 from ._asgi import OtherLifespan as OtherLifespan
 from ._asgi import PendingResponse as PendingResponse
 from ._asgi import PreparedFrame as PreparedFrame
@@ -192,6 +193,7 @@ __all__ = [
     "Event",
     "EventReceived",
     "FinishDisconnect",
+    "GatheredResponse",
     "Handlers",
     "Handshake",
     "HandshakeRequest",

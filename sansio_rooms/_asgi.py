@@ -27,6 +27,7 @@ from ._requests import FORBIDDEN, HandshakeRequest, request_from_scope
 __all__ = [
     "NO_LIFESPAN",
     "ASGIAppBase",
+    "GatheredResponse",
     "OtherLifespan",
     "PendingResponse",
     "PreparedFrame",
@@ -135,8 +136,7 @@ class ASGIAppBase(abc.ABC):
             await self._lifespan(scope, receive, send)
             return
         # What is left are the two kinds of connection: "http" and "websocket".
-        path = _route_path(scope)
-        if path == self.path or path == self.path[:-1] or path.startswith(self.path):
+        if self._serves(scope):
             if not self._lifespan_ran:
                 await self._start_lazily()
             self.server._connections += 1
@@ -147,7 +147,7 @@ class ASGIAppBase(abc.ABC):
                     await self._http(scope, receive, send)
             finally:
                 self.server._connections -= 1
-        elif kind == "http" and path in self.static_files:
+        elif kind == "http" and (path := _route_path(scope)) in self.static_files:
             await self._static(self.static_files[path], send)
         elif self.other_asgi_app is not None:
             await self.other_asgi_app(scope, receive, send)
@@ -155,6 +155,46 @@ class ASGIAppBase(abc.ABC):
             await respond(send, 404, [(b"content-type", b"text/plain")], b"Not Found")
         else:
             await send({"type": "websocket.close", "code": 1000})
+
+    def _serves(self, scope: Scope) -> bool:
+        """The request is for the server (its path is the Socket.IO path, or below it)."""
+        path = _route_path(scope)
+        return path == self.path or path == self.path[:-1] or path.startswith(self.path)
+
+    def _poll_directly(
+        self, scope: Scope, body: bytes, handle_for: Callable[[list[tuple[bytes, bytes]]], Any]
+    ) -> Any:
+        """For the bindings' own servers: a long-polling request of an open session, given
+        to the machine at once, with no task and no ASGI message (most of a polling client's
+        traffic). ``handle_for(cors_headers)`` makes the request's handle, which the machine
+        answers (now, or later for a parked GET); it is returned. ``None`` when the request
+        must go through the app: a handshake (its ``allow_request`` may be asynchronous), a
+        preflight, another path, or a refused origin (refused and logged there)."""
+        if scope["method"] == "OPTIONS" or not self._serves(scope):
+            return None
+        server = self.server
+        query = parse_query(scope.get("query_string", b""))
+        if "sid" not in query:
+            return None
+        origin = _origin(scope)
+        cors: list[tuple[str, str]] = []
+        if origin is not None:
+            request = request_from_scope(scope, server.trusted_proxies, query)
+            if not server.origins.allows(origin, request):
+                return None
+            cors = server.origins.headers(origin)
+        handle = handle_for(_encode(cors))
+        content_type = dict(scope.get("headers") or []).get(b"content-type")
+        server._receive_request(
+            HttpRequest(
+                handle=handle,
+                method=scope["method"],
+                query=query,
+                body=body,
+                content_type=None if content_type is None else content_type.decode("latin-1"),
+            )
+        )
+        return handle
 
     # -- shutdown on a signal --------------------------------------------------------------------
 
@@ -370,6 +410,52 @@ def _forbidden(message: str) -> bytes:
 
 def _encode(headers: Iterable[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
     return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
+
+
+class GatheredResponse:
+    """An ASGI HTTP response, gathered whole (the bindings' own servers write it at once)."""
+
+    def __init__(self) -> None:
+        self.status: int | None = None
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.body: list[bytes] = []
+        self.complete = False
+
+    async def send(self, message: MutableMapping[str, Any]) -> None:
+        kind = message["type"]
+        if kind == "http.response.start" and self.status is None:
+            self.status = int(message["status"])
+            self.headers = [(bytes(n), bytes(v)) for n, v in message.get("headers", ())]
+        elif kind == "http.response.body" and self.status is not None and not self.complete:
+            self.body.append(bytes(message.get("body", b"")))
+            self.complete = not message.get("more_body", False)
+
+    def fail(self) -> None:
+        """What is sent when the app failed, or returned without a whole response: 500."""
+        self.status = 500
+        self.headers = [(b"content-type", b"text/plain")]
+        self.body = [b"Internal Server Error"]
+        self.complete = True
+
+    def finish(self, scope: Scope) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        """The response to write (a 500, logged, if the app did not give a whole one)."""
+        if self.status is None or not self.complete:
+            logger.error(
+                "the app returned without a whole response to %s %s: 500",
+                scope.get("method"),
+                scope.get("path"),
+            )
+            self.fail()
+        assert self.status is not None
+        return self.status, self.headers, b"".join(self.body)
+
+
+def peer_address(value: Any) -> tuple[str, int] | None:
+    """A socket's peer or own address as ASGI's ``client``/``server`` (``None`` for a
+    Unix socket or none)."""
+    if isinstance(value, tuple) and len(value) >= 2:
+        return (str(value[0]), int(value[1]))
+    return None
 
 
 class OtherLifespan:
