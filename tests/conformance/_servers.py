@@ -38,7 +38,13 @@ from collections.abc import Awaitable, Callable
 from types import ModuleType
 from typing import Any
 
-from tests.interop._interop_bindings import Served, serve_app_asyncio, serve_app_trio
+from tests.interop._interop_bindings import (
+    Served,
+    serve_app_asyncio,
+    serve_app_native,
+    serve_app_trio,
+    serve_app_trio_native,
+)
 
 __all__ = [
     "BINDINGS",
@@ -112,7 +118,12 @@ SUITES: dict[str, Callable[[ModuleType], ASGIApp]] = {
 }
 
 #: binding name -> its package.
-PACKAGES = {"asyncio": "sansio_rooms_asyncio", "trio": "sansio_rooms_trio"}
+PACKAGES = {
+    "asyncio": "sansio_rooms_asyncio",
+    "asyncio-native": "sansio_rooms_asyncio",
+    "trio": "sansio_rooms_trio",
+    "trio-native": "sansio_rooms_trio",
+}
 
 
 def serve(
@@ -141,10 +152,28 @@ def serve_trio(
     return serve_app_trio(build, port)
 
 
+def serve_native(
+    build: Callable[[], ASGIApp], port: int
+) -> contextlib.AbstractAsyncContextManager[Served]:
+    """The asyncio binding's app on the binding's own server (``serve``), in the caller's
+    event loop."""
+    return serve_app_native(build(), port)
+
+
+def serve_trio_native(
+    build: Callable[[], ASGIApp], port: int
+) -> contextlib.AbstractAsyncContextManager[Served]:
+    """The trio binding's app on the binding's own server (``serve``), in a thread running
+    ``trio.run``; the app is built there."""
+    return serve_app_trio_native(build, port)
+
+
 #: binding name -> how its app is served. Every conformance test runs once per entry.
 BINDINGS: dict[
     str, Callable[[Callable[[], ASGIApp], int], contextlib.AbstractAsyncContextManager[Served]]
 ] = {
     "asyncio": serve_asyncio,
+    "asyncio-native": serve_native,
     "trio": serve_trio,
+    "trio-native": serve_trio_native,
 }

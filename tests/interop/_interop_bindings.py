@@ -111,8 +111,12 @@ def serve_app(
     """``build()``'s ASGI app on ``binding``'s ASGI server (see the module's docstring)."""
     if binding == "asyncio":
         return serve_app_asyncio(build(), port, before_stop=before_stop)
+    if binding == "asyncio-native":
+        return serve_app_native(build(), port, before_stop=before_stop)
     if binding == "trio":
         return serve_app_trio(build, port, before_stop=before_stop)
+    if binding == "trio-native":
+        return serve_app_trio_native(build, port, before_stop=before_stop)
     raise ValueError(f"unknown binding {binding!r}")
 
 
@@ -175,6 +179,59 @@ async def _call_here(function: Callable[..., Awaitable[Any]], *args: Any) -> Any
 
 async def _call_sync_here(function: Callable[..., Any], *args: Any) -> Any:
     return function(*args)
+
+
+@contextlib.asynccontextmanager
+async def serve_native_asyncio(
+    install: Install, port: int = 0, **options: Any
+) -> AsyncIterator[Served]:
+    """``sansio_rooms_asyncio`` on its own server (``serve``), in this event loop."""
+    from sansio_rooms_asyncio import AckTimeoutError, ASGIApp, AsyncServer, ConnectionRefusedError
+
+    server = AsyncServer(**options)
+    install(server, BindingAPI("asyncio-native", ConnectionRefusedError, AckTimeoutError))
+    async with serve_app_native(ASGIApp(server), port) as served:
+        yield served
+
+
+@contextlib.asynccontextmanager
+async def serve_app_native(
+    app: Any, port: int = 0, *, before_stop: BeforeStop = None
+) -> AsyncIterator[Served]:
+    """The asyncio binding's ``ASGIApp`` on the binding's own server, in this event loop; its
+    lifespan runs around it, and its graceful shutdown when it stops."""
+    from sansio_rooms_asyncio import serve
+
+    sock = listening_socket(port)
+    sock.listen()
+    stop = asyncio.Event()
+    ready = asyncio.Event()
+    serving = asyncio.create_task(
+        serve(app, sock=sock, stop=stop, ready=lambda _: ready.set(), handle_signals=False),
+        name="native server",
+    )
+    try:
+        waiting = asyncio.create_task(ready.wait())
+        done, _ = await asyncio.wait(
+            {waiting, serving}, timeout=START_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
+        )
+        waiting.cancel()
+        if serving in done:
+            serving.result()  # raises what stopped it
+            raise RuntimeError("the native server stopped during its startup")
+        if not ready.is_set():
+            raise TimeoutError(f"the native server did not start within {START_TIMEOUT} s")
+        yield Served("asyncio-native", sock.getsockname()[1], _call_here, _call_sync_here)
+    finally:
+        try:
+            if before_stop is not None and not serving.done():
+                await asyncio.wait_for(before_stop(), STOP_TIMEOUT)
+        finally:
+            stop.set()
+            try:
+                await asyncio.wait_for(serving, STOP_TIMEOUT)
+            finally:
+                sock.close()
 
 
 class _Uvicorn(uvicorn.Server):
@@ -298,8 +355,109 @@ async def serve_app_trio(
         raise state["error"]
 
 
+@contextlib.asynccontextmanager
+async def serve_native_trio(
+    install: Install, port: int = 0, **options: Any
+) -> AsyncIterator[Served]:
+    """``sansio_rooms_trio`` on its own server (``serve``), in a thread running ``trio.run``."""
+    from sansio_rooms_trio import AckTimeoutError, ASGIApp, AsyncServer, ConnectionRefusedError
+
+    server = AsyncServer(**options)
+    install(server, BindingAPI("trio-native", ConnectionRefusedError, AckTimeoutError))
+    async with serve_app_trio_native(lambda: ASGIApp(server), port) as served:
+        yield served
+
+
+@contextlib.asynccontextmanager
+async def serve_app_trio_native(
+    build: Build, port: int = 0, *, before_stop: BeforeStop = None
+) -> AsyncIterator[Served]:
+    """The trio binding's ``ASGIApp`` that ``build()`` makes, on the binding's own server, in
+    a thread running ``trio.run`` (as :func:`serve_app_trio`); its lifespan runs around it,
+    and its graceful shutdown when it stops (``stop``, set from here)."""
+    import trio
+
+    from sansio_rooms_trio import serve
+
+    sock = listening_socket(port)
+    sock.listen()
+    loop = asyncio.get_running_loop()
+    ready, finished = asyncio.Event(), asyncio.Event()
+    state: dict[str, Any] = {}
+
+    async def main() -> None:
+        state["token"] = trio.lowlevel.current_trio_token()
+        stop = state["stop"] = trio.Event()
+        stopped = trio.Event()  # stop, after before_stop
+
+        async def stop_after() -> None:
+            await stop.wait()
+            try:
+                if before_stop is not None:
+                    with trio.fail_after(STOP_TIMEOUT):
+                        await before_stop()
+            finally:
+                stopped.set()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(stop_after)
+            await serve(
+                build(),
+                sock=sock,
+                stop=stopped,
+                ready=lambda _: loop.call_soon_threadsafe(ready.set),
+                handle_signals=False,
+            )
+
+    def thread_main() -> None:
+        try:
+            trio.run(main)
+        except BaseException as error:  # reported to the test, in its loop
+            state["error"] = error
+        finally:
+            with contextlib.suppress(RuntimeError):  # the test's loop is gone: nobody waits
+                loop.call_soon_threadsafe(finished.set)
+
+    thread = threading.Thread(target=thread_main, name="trio-native-server", daemon=True)
+    thread.start()
+    try:
+        waiting = {asyncio.ensure_future(ready.wait()), asyncio.ensure_future(finished.wait())}
+        _, pending = await asyncio.wait(
+            waiting, timeout=START_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
+        )
+        for task in pending:
+            task.cancel()
+        if "error" in state:
+            raise state["error"]
+        if not ready.is_set():
+            raise TimeoutError(f"the trio native server did not start within {START_TIMEOUT} s")
+        token = state["token"]
+
+        async def call(function: Callable[..., Awaitable[Any]], *args: Any) -> Any:
+            return await asyncio.to_thread(trio.from_thread.run, function, *args, trio_token=token)
+
+        async def call_sync(function: Callable[..., Any], *args: Any) -> Any:
+            return await asyncio.to_thread(
+                trio.from_thread.run_sync, function, *args, trio_token=token
+            )
+
+        yield Served("trio-native", sock.getsockname()[1], call, call_sync)
+    finally:
+        if "stop" in state and not finished.is_set():
+            trio.from_thread.run_sync(state["stop"].set, trio_token=state["token"])
+        # before_stop, then the server's graceful stop: each may take STOP_TIMEOUT.
+        await asyncio.wait_for(finished.wait(), STOP_TIMEOUT * 2)
+        thread.join(timeout=5)
+        sock.close()
+    # Only when the test itself did not fail: its own error is the one to see.
+    if "error" in state:
+        raise state["error"]
+
+
 #: binding name -> serve function. The interop tests run once per entry.
 BINDINGS: dict[str, Serve] = {
     "asyncio": serve_asyncio,
+    "asyncio-native": serve_native_asyncio,
     "trio": serve_trio,
+    "trio-native": serve_native_trio,
 }

@@ -19,6 +19,7 @@ from sansio_rooms import ServerNamespace as ServerNamespace
 from sansio_rooms import Socket as Socket
 
 from ._asgi import ASGIApp as ASGIApp
+from ._native import serve as serve
 from ._redis import RedisAdapter as RedisAdapter
 from ._server import AsyncEngineIOServer as AsyncEngineIOServer
 from ._server import AsyncServer as AsyncServer
@@ -39,4 +40,5 @@ __all__ = [
     "RedisAdapter",
     "ServerNamespace",
     "Socket",
+    "serve",
 ]
