@@ -4,7 +4,6 @@ tests/interop."""
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections import deque
 from pathlib import Path
@@ -202,17 +201,6 @@ async def test_websocket_through_asgi(binding: ModuleType) -> None:
                 assert client.sent[2]["text"].startswith("40{")
                 client.put({"type": "websocket.disconnect", "code": 1000})
         assert server.machine.engine.namespace("/").count_sockets() == 0
-
-
-def test_the_direct_path_is_only_for_the_servers_own_websocket(binding: ModuleType) -> None:
-    """The fast path takes uvicorn's sans-I/O protocol (asyncio) or hypercorn's HTTP/1
-    WebSocket (trio); any other ``send`` goes through ASGI messages."""
-    direct_transport = importlib.import_module(binding.__name__ + "._asgi")._direct_transport
-
-    async def plain_send(message: Any) -> None: ...
-
-    assert direct_transport(plain_send) is None
-    assert direct_transport(Exchange().send) is None
 
 
 # Not a binding's: the core's frames, which both bindings send (so it runs once).

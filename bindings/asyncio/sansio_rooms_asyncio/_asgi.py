@@ -33,26 +33,6 @@ __all__ = ["ASGIApp"]
 logger = logging.getLogger("sansio_rooms.asgi")
 
 
-def _direct_transport(send: Send) -> Any:
-    """uvicorn's ``websockets-sansio`` protocol behind ``send``, if that is what it is.
-
-    Its ``send`` frames each message again for every recipient and awaits its flow-control
-    event even when nothing holds it back; writing the frames built once straight to its
-    transport, when that protocol would have written at once itself, is what a broadcast
-    costs in Node. Anything else (another server, another implementation, an attribute
-    missing in another version) goes through ``send``, as ASGI says."""
-    protocol = getattr(send, "__self__", None)
-    kind = type(protocol)
-    names = ("transport", "writable", "handshake_complete", "close_sent", "disconnected")
-    if (
-        kind.__name__ == "WebSocketsSansIOProtocol"
-        and kind.__module__ == "uvicorn.protocols.websockets.websockets_sansio_impl"
-        and all(hasattr(protocol, name) for name in names)
-    ):
-        return protocol
-    return None
-
-
 class _AsgiWebSocket(WebSocketWriter):
     """A WebSocket of the ASGI server: frames become ``websocket.send`` messages."""
 
@@ -63,43 +43,6 @@ class _AsgiWebSocket(WebSocketWriter):
         super().__init__(server, send, server.max_buffer)
         self.decided: asyncio.Future[bool] = server._event_loop.create_future()
         self.handler_task = asyncio.current_task()
-        self._direct = _direct_transport(send)
-        # Frames for the direct path, written together at the end of this loop iteration:
-        # several broadcasts to one client in a burst cost one system call, not one each.
-        self._pending: list[PreparedFrame] = []
-
-    def _direct_ready(self) -> bool:
-        direct = self._direct
-        return bool(
-            direct.writable.is_set()
-            and direct.handshake_complete
-            and not direct.close_sent
-            and not direct.disconnected
-        )
-
-    def _write_now(self, message: Any) -> bool:
-        if self._direct is not None and type(message) is PreparedFrame and self._direct_ready():
-            if not self._pending:
-                self._server._event_loop.call_soon(self._flush)
-            self._pending.append(message)
-            return True
-        if self._pending:  # what was written before goes first
-            self._flush()
-        return super()._write_now(message)
-
-    def _flush(self) -> None:
-        pending, self._pending = self._pending, []
-        direct = self._direct
-        if not pending or direct.close_sent or direct.disconnected:
-            return  # closing: nothing goes after the close frame
-        if self._direct_ready():
-            direct.transport.write(b"".join([message.wire for message in pending]))
-            return
-        # Flow control stepped in meanwhile: the normal path waits for the client.
-        for index, message in enumerate(pending):
-            if not super()._write_now(message):
-                self._queue.extend(pending[index + 1 :])
-                return
 
     @staticmethod
     def close_message(code: int) -> Any:

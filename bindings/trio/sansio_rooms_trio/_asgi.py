@@ -17,7 +17,6 @@ trio's part.
 from __future__ import annotations
 
 import logging
-from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -37,29 +36,6 @@ __all__ = ["ASGIApp"]
 logger = logging.getLogger("sansio_rooms.asgi")
 
 
-def _direct_transport(send: Send) -> Any:
-    """hypercorn's HTTP/1.1 WebSocket stream behind ``send``, and the TCP server under it,
-    if that is what they are.
-
-    hypercorn sends each ASGI message through several layers, one lock and one socket write
-    each: about 80 µs a message here. Writing the frames built once straight to its stream,
-    several queued frames in one write, under its own send lock, is what makes a trio
-    broadcast affordable. Anything else (another server, HTTP/2, an attribute missing in
-    another version) goes through ``send``, as ASGI says."""
-    stream = getattr(send, "__self__", None)
-    if type(stream).__module__ != "hypercorn.protocol.ws_stream" or not hasattr(stream, "state"):
-        return None
-    http = getattr(getattr(stream, "send", None), "__self__", None)
-    if type(http).__module__ != "hypercorn.protocol.h11":
-        return None
-    tcp = getattr(getattr(http, "send", None), "__self__", None)
-    if type(tcp).__module__ != "hypercorn.trio.tcp_server":
-        return None
-    if not (hasattr(tcp, "stream") and hasattr(tcp, "send_lock")):
-        return None
-    return stream, tcp
-
-
 class _AsgiWebSocket(WebSocketWriter):
     """A WebSocket of the ASGI server: frames become ``websocket.send`` messages."""
 
@@ -71,22 +47,6 @@ class _AsgiWebSocket(WebSocketWriter):
         self.decided = trio.Event()
         self.accepted = False
         self._scope = scope
-        self._direct = _direct_transport(send)
-
-    async def _send_some(self, queue: deque[Any]) -> None:
-        direct = self._direct
-        if direct is None or type(queue[0]) is not PreparedFrame:
-            await super()._send_some(queue)
-            return
-        stream, tcp = direct
-        if stream.state.name != "CONNECTED":  # closing: let hypercorn decide
-            await super()._send_some(queue)
-            return
-        batch = []
-        while queue and type(queue[0]) is PreparedFrame:
-            batch.append(queue.popleft().wire)
-        async with tcp.send_lock:
-            await tcp.stream.send_all(b"".join(batch))
 
     @staticmethod
     def close_message(code: int) -> Any:
