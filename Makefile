@@ -33,7 +33,7 @@ CLUSTER_NODE := tests/cluster/node/node_modules/.package-lock.json
 $(CLUSTER_NODE): tests/cluster/node/package.json tests/cluster/node/package-lock.json
 	cd tests/cluster/node && npm ci --no-audit --no-fund --silent
 
-pytest: $(STAMP) $(INTEROP_CLIENT) $(CLUSTER_NODE)
+pytest: $(STAMP) $(INTEROP_CLIENT) $(CLUSTER_NODE) $(NODE_BENCH)
 	$(BIN)/pytest -p no:cacheprovider --cov=sansio_rooms --cov-branch \
 		--cov-report=term-missing:skip-covered --cov-fail-under=98 \
 		tests docs README.md

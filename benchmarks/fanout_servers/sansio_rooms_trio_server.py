@@ -1,9 +1,13 @@
-"""Fan-out benchmark server: sansio-rooms' trio binding, ASGI on hypercorn's trio worker.
+"""Fan-out benchmark server: sansio-rooms' trio binding, on its own server (``serve``).
 
-"join" puts the socket in room "bench" and acknowledges; "say" sends "msg" to the room,
-the sender excluded. One process, one trio run, hypercorn on 127.0.0.1.
+"join" puts the socket in room "bench", "joinroom" in the room it names; both acknowledge.
+"say" sends "msg" to the room the socket joined, the sender excluded. Both transports
+(websocket and polling) are allowed. One process, one trio run, on 127.0.0.1. The handlers
+are plain functions, as in the asyncio server (see its docstring).
 
-Usage: python sansio_rooms_trio_server.py --port P [--ws ignored]
+``--asgi`` serves the same app on hypercorn's trio worker instead, through ASGI messages.
+
+Usage: python sansio_rooms_trio_server.py --port P [--asgi] [--ws ignored]
 """
 
 from __future__ import annotations
@@ -13,29 +17,38 @@ import signal
 from typing import Any
 
 import trio
-from hypercorn.config import Config
-from hypercorn.trio import serve
 
-from sansio_rooms_trio import ASGIApp, AsyncServer, Socket
+from sansio_rooms_trio import ASGIApp, AsyncServer, Socket, serve
 
 server = AsyncServer()
 
 
 @server.on("join")
-async def join(socket: Socket, *args: Any) -> str:
+def join(socket: Socket, *args: Any) -> str:
     socket.join("bench")
+    socket.data["room"] = "bench"
+    return "ok"
+
+
+@server.on("joinroom")
+def joinroom(socket: Socket, room: str, *args: Any) -> str:
+    socket.join(room)
+    socket.data["room"] = room
     return "ok"
 
 
 @server.on("say")
-async def say(socket: Socket, message: Any) -> None:
-    await socket.to("bench").emit("msg", message)
+def say(socket: Socket, message: Any) -> None:
+    socket.to(socket.data["room"]).emit("msg", message)
 
 
 app = ASGIApp(server)
 
 
-async def run(port: int) -> None:
+async def run_asgi(port: int) -> None:
+    from hypercorn.config import Config
+    from hypercorn.trio import serve as hypercorn_serve
+
     config = Config()
     config.bind = [f"127.0.0.1:{port}"]
     config.loglevel = "WARNING"
@@ -50,16 +63,20 @@ async def run(port: int) -> None:
                     return
 
             nursery.start_soon(on_signal)
-            await serve(app, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+            await hypercorn_serve(app, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
             nursery.cancel_scope.cancel()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--ws", default="", help="ignored: hypercorn has one implementation")
+    parser.add_argument("--asgi", action="store_true", help="serve on hypercorn, through ASGI")
+    parser.add_argument("--ws", default="", help="ignored")
     args = parser.parse_args()
-    trio.run(run, args.port)
+    if args.asgi:
+        trio.run(run_asgi, args.port)
+    else:
+        trio.run(serve, app, "127.0.0.1", args.port)
 
 
 if __name__ == "__main__":
