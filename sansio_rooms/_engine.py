@@ -536,14 +536,15 @@ class Namespace:
     def disconnect(self, sid: str, reason: str = SERVER_DISCONNECT) -> list[Output]:
         """Both phases at once (nothing to do while disconnecting). A pending socket is just
         forgotten, like a refused one."""
-        state = self.state_of(sid)
-        next_state(state, _DISCONNECT, sid)
-        if state is _PENDING:
-            return self._forget(sid, [])
-        if state is _DISCONNECTING:
-            return self.finish_disconnect(sid)
-        # Connected: what begin_disconnect then finish_disconnect would do and return, in one
-        # pass. The socket never sits in _not_receiving, as nothing can run between the two.
+        if type(sid) is not str or sid not in self._receiving:
+            state = self.state_of(sid)
+            next_state(state, _DISCONNECT, sid)
+            if state is _PENDING:
+                return self._forget(sid, [])
+            return self.finish_disconnect(sid)  # disconnecting
+        # Connected (legal whatever the reason, so no transition to look up): what
+        # begin_disconnect then finish_disconnect would do and return, in one pass. The
+        # socket never sits in _not_receiving, as nothing can run between the two.
         del self._receiving_to_change()[sid]
         outputs: list[Output] = [make_socket_disconnecting(self.name, sid, reason, False)]
         self._remove(sid, self._rooms_of.pop(sid), outputs)

@@ -217,3 +217,33 @@ def test_a_stopped_server_tells_its_clients_and_closes(native: str) -> None:
             await asyncio.open_connection("127.0.0.1", served.port)
 
     run(native, scenario)
+
+
+@pytest.mark.parametrize("name", [n for n in NATIVE if n == "asyncio-native"])
+def test_idle_and_unfinished_http_connections_are_closed(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection that sends nothing, or stops in the middle of a request, does not hold
+    a socket forever (Node's keepAliveTimeout and headersTimeout); one between requests is
+    kept for the keep-alive timeout."""
+    api = _api(name)
+    native_module = importlib.import_module(api.__name__ + "._native")
+    monkeypatch.setattr(native_module, "KEEP_ALIVE_TIMEOUT", 0.3)
+    monkeypatch.setattr(native_module, "REQUEST_TIMEOUT", 0.6)
+
+    async def scenario(web: Web) -> None:
+        server = api.AsyncServer()
+        async with web.serve(lambda: api.ASGIApp(server), before_stop=server.shutdown) as served:
+            loop = asyncio.get_running_loop()
+            silent = await asyncio.open_connection("127.0.0.1", served.port)
+            partial = await asyncio.open_connection("127.0.0.1", served.port)
+            partial[1].write(b"GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: h")
+            started = loop.time()
+            assert await asyncio.wait_for(silent[0].read(), 5) == b""  # closed, no answer
+            assert 0.25 < loop.time() - started < 0.55
+            assert await asyncio.wait_for(partial[0].read(), 5) == b""
+            assert loop.time() - started > 0.55
+            for _, writer in (silent, partial):
+                writer.close()
+
+    run(name, scenario)

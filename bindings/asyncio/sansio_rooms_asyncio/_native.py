@@ -45,6 +45,11 @@ logger = logging.getLogger("sansio_rooms.server")
 _CLOSE = object()  # in a writer's queue: the close frame (with the code after it)
 #: Seconds a client has to answer the server's close frame before its connection is dropped.
 CLOSE_TIMEOUT = 10.0
+#: An HTTP connection with no request in progress is closed after this (Node's
+#: ``keepAliveTimeout`` and uvicorn's ``timeout_keep_alive`` are 5 s too).
+KEEP_ALIVE_TIMEOUT = 5.0
+#: A request must be whole this long after its first bytes came (Node's ``headersTimeout``).
+REQUEST_TIMEOUT = 60.0
 
 
 class _Flusher:
@@ -123,6 +128,9 @@ class _HttpProtocol(asyncio.Protocol):
         self._task: asyncio.Task[None] | None = None  # the request being answered
         self._poll_pending: _Poll | None = None  # the long-polling request being answered
         self._receiving = False  # the machine is taking a long-polling request
+        # Closes an idle HTTP connection, or one whose request never ends (see the timeouts).
+        self._idle: asyncio.TimerHandle | None = None
+        self._idle_since_request = False  # the timer counts from a request's first bytes
 
     # -- asyncio's callbacks -----------------------------------------------------------------------
 
@@ -137,6 +145,7 @@ class _HttpProtocol(asyncio.Protocol):
             max_body=engineio.max_payload,
             max_message=engineio.max_payload,
         )
+        self._arm_idle(KEEP_ALIVE_TIMEOUT)
         sock = transport.get_extra_info("socket")
         if sock is not None:
             with contextlib.suppress(OSError):
@@ -145,6 +154,8 @@ class _HttpProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         wire = self._wire
         assert wire is not None
+        if self._idle is not None and not self._idle_since_request:
+            self._arm_idle(REQUEST_TIMEOUT, since_request=True)  # a request is coming
         self._perform(wire.receive_data(data))
 
     def eof_received(self) -> bool:
@@ -155,6 +166,7 @@ class _HttpProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._connections.discard(self)
+        self._disarm_idle()
         self._writable.set()
         if not self._lost.done():
             self._lost.set_result(None)
@@ -184,9 +196,11 @@ class _HttpProtocol(asyncio.Protocol):
                 if writer is not None:
                     self._server._websocket_message(writer, event)
             elif kind is HttpRequestReceived:
+                self._disarm_idle()  # answered by the app or the machine, each in its time
                 if not self._poll(event):
                     self._start(self._http(event))
             elif kind is WebSocketRequested:
+                self._disarm_idle()  # a WebSocket's liveness is the pings'
                 self._start(self._handshake(event))
             elif kind is WebSocketClosed and writer is not None:
                 self._writer = None
@@ -209,6 +223,8 @@ class _HttpProtocol(asyncio.Protocol):
         if transport.is_closing():
             return
         self._mark()
+        if self._writer is None:
+            self._arm_idle(KEEP_ALIVE_TIMEOUT)
         events = wire.pending_events()
         if self._task is None and not wire.should_close:
             transport.resume_reading()
@@ -255,6 +271,23 @@ class _HttpProtocol(asyncio.Protocol):
     def _closed(self, writer: _NativeWebSocket) -> None:
         self._server._websocket_closed(writer)
         self._server._connections -= 1
+
+    def _arm_idle(self, seconds: float, since_request: bool = False) -> None:
+        self._disarm_idle()
+        self._idle_since_request = since_request
+        self._idle = asyncio.get_running_loop().call_later(seconds, self._idle_timeout)
+
+    def _disarm_idle(self) -> None:
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
+
+    def _idle_timeout(self) -> None:
+        self._idle = None
+        transport = self._transport
+        if self._task is None and self._poll_pending is None and self._writer is None:
+            assert transport is not None
+            transport.close()
 
     # -- output ------------------------------------------------------------------------------------
 
@@ -465,7 +498,7 @@ async def serve(
     signals = _handle_signals(loop, stop) if handle_signals else []
     addresses = [s.getsockname()[:2] for s in listener.sockets]
     logger.info(
-        "sansio-rooms' own server (h11 + websockets sans-IO) on %s",
+        "sansio-rooms' own server (httptools + websockets sans-IO) on %s",
         ", ".join(f"http://{h}:{p}" for h, p in addresses),
     )
     try:
