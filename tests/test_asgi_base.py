@@ -17,12 +17,13 @@ from sansio_rooms import (
     ASGIAppBase,
     ConnectionRefusedError,
     EngineIODriver,
+    GatheredResponse,
     HandshakeRequest,
     LocalProtocolError,
     OtherLifespan,
     Socket,
 )
-from sansio_rooms._asgi import _route_path
+from sansio_rooms._asgi import _route_path, peer_address
 
 from ._hand_driver import HandDriven
 from ._memory_driver import Driver, Waiter
@@ -706,3 +707,88 @@ def test_socket_type_is_what_handlers_get() -> None:
         [{"type": "http.request", "body": b"40"}],
     )
     assert all(isinstance(socket, Socket) for socket in driver._sockets.values())
+
+
+# -- what the bindings' own servers share ---------------------------------------------------------
+
+
+def test_a_long_poll_of_an_open_session_goes_straight_to_the_machine() -> None:
+    """``_poll_directly``: the request is given to the machine with a handle of the server's
+    making, and the CORS headers of its origin; anything else is left to the app."""
+    app = App(Driver(cors_allowed_origins=["https://app.example"]))
+    sid = open_session(app)
+    made: list[Any] = []
+
+    def handle_for(cors: list[tuple[bytes, bytes]]) -> Pending:
+        made.append(cors)
+        return Pending()
+
+    origin = [("Host", "example.com"), ("Origin", "https://app.example")]
+    query = f"EIO=4&transport=polling&sid={sid}"
+    post = app._poll_directly(http_scope("POST", query, origin), b"3", handle_for)
+    assert post.response.status == 200 and post.response.body == b"ok"
+    assert made == [
+        [
+            (b"Access-Control-Allow-Origin", b"https://app.example"),
+            (b"Vary", b"Origin"),
+            (b"Access-Control-Allow-Credentials", b"true"),
+        ]
+    ]
+    get = app._poll_directly(http_scope("GET", query), b"", handle_for)
+    assert get.response is None  # parked: answered when there is something to send
+    assert made[-1] == []  # no Origin, no CORS headers
+
+    refused = [("Host", "example.com"), ("Origin", "https://evil.example")]
+    for scope in (
+        http_scope("GET", "EIO=4&transport=polling"),  # a handshake: allow_request, async
+        http_scope("OPTIONS", query, origin),  # a preflight
+        http_scope("GET", query, path="/elsewhere"),
+        http_scope("GET", query, refused),  # refused, and logged, by the app
+    ):
+        assert app._poll_directly(scope, b"", handle_for) is None
+    assert len(made) == 2
+
+
+def test_a_response_gathered_from_asgi_messages() -> None:
+    response = GatheredResponse()
+    run_sync(response.send({"type": "http.response.body", "body": b"early"}))  # ignored
+    run_sync(response.send({"type": "http.response.start", "status": 201,
+                            "headers": [(b"x-a", b"1")]}))  # fmt: skip
+    run_sync(response.send({"type": "http.response.start", "status": 500}))  # ignored
+    run_sync(response.send({"type": "http.response.body", "body": b"a", "more_body": True}))
+    run_sync(response.send({"type": "http.response.body", "body": b"b"}))
+    run_sync(response.send({"type": "http.response.body", "body": b"late"}))  # ignored
+    assert response.finish({"method": "GET", "path": "/"}) == (201, [(b"x-a", b"1")], b"ab")
+
+
+def test_an_incomplete_response_is_a_500_and_logged(caplog: pytest.LogCaptureFixture) -> None:
+    for messages in ([], [{"type": "http.response.start", "status": 200}]):
+        response = GatheredResponse()
+        for message in messages:
+            run_sync(response.send(message))
+        with caplog.at_level(logging.ERROR, logger="sansio_rooms.asgi"):
+            status, _, body = response.finish({"method": "GET", "path": "/x"})
+        assert (status, body) == (500, b"Internal Server Error")
+    assert caplog.text.count("without a whole response to GET /x") == 2
+
+
+@pytest.mark.parametrize(
+    ("value", "address"),
+    [
+        (("10.0.0.1", 5000), ("10.0.0.1", 5000)),
+        (("::1", 80, 0, 0), ("::1", 80)),
+        ("/tmp/socket", None),
+        (None, None),
+    ],
+)
+def test_peer_addresses_as_asgi_gives_them(value: Any, address: Any) -> None:
+    assert peer_address(value) == address
+
+
+def run_sync(awaitable: Any) -> None:
+    """Run a coroutine that never suspends (GatheredResponse.send)."""
+    try:
+        awaitable.send(None)
+    except StopIteration:
+        return
+    raise AssertionError("suspended")
