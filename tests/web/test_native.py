@@ -247,3 +247,34 @@ def test_idle_and_unfinished_http_connections_are_closed(
                 writer.close()
 
     run(name, scenario)
+
+
+def test_thousands_of_pipelined_long_polls_are_answered_in_order(native: str) -> None:
+    """A client may send its requests without waiting for the answers (HTTP/1.1 pipelining):
+    every one gets its answer, in order, however many came in one read."""
+    api = _api(native)
+
+    async def scenario(web: Web) -> None:
+        server = api.AsyncServer()
+        async with web.serve(lambda: api.ASGIApp(server), before_stop=server.shutdown) as served:
+            async with aiohttp.ClientSession() as http:
+                url = served.url + "/socket.io/?EIO=4&transport=polling"
+                async with http.get(url) as response:
+                    sid = json.loads((await response.text())[1:])["sid"]
+            post = (
+                f"POST /socket.io/?EIO=4&transport=polling&sid={sid} HTTP/1.1\r\n"
+                "Host: h\r\nContent-Type: text/plain;charset=UTF-8\r\nContent-Length: 1\r\n\r\n3"
+            ).encode()
+            reader, writer = await asyncio.open_connection("127.0.0.1", served.port)
+            count = 2000
+            writer.write(post * count)
+            await writer.drain()
+            answers = b""
+            while answers.count(b"HTTP/1.1 200 ") < count:
+                chunk = await asyncio.wait_for(reader.read(65536), 10)
+                assert chunk, f"closed after {answers.count(b'HTTP/1.1 200 ')} answers"
+                answers += chunk
+            assert answers.count(b"\r\n\r\nok") == count
+            writer.close()
+
+    run(native, scenario)

@@ -189,24 +189,33 @@ class _HttpProtocol(asyncio.Protocol):
     # -- events ------------------------------------------------------------------------------------
 
     def _perform(self, events: list[Any]) -> None:
-        writer = self._writer
-        for event in events:
-            kind = type(event)
-            if kind is str or kind is bytes:  # a WebSocket message: the hot path
-                if writer is not None:
-                    self._server._websocket_message(writer, event)
-            elif kind is HttpRequestReceived:
-                self._disarm_idle()  # answered by the app or the machine, each in its time
-                if not self._poll(event):
-                    self._start(self._http(event))
-            elif kind is WebSocketRequested:
-                self._disarm_idle()  # a WebSocket's liveness is the pings'
-                self._start(self._handshake(event))
-            elif kind is WebSocketClosed and writer is not None:
-                self._writer = None
-                self._closed(writer)
-                writer = None
-        self._mark()
+        # A loop, not recursion: each long-polling request answered at once lets the next
+        # pipelined one be read (thousands can come in one read).
+        while True:
+            writer = self._writer
+            answered = False
+            for event in events:
+                kind = type(event)
+                if kind is str or kind is bytes:  # a WebSocket message: the hot path
+                    if writer is not None:
+                        self._server._websocket_message(writer, event)
+                elif kind is HttpRequestReceived:
+                    self._disarm_idle()  # answered by the app or the machine, in its time
+                    polled = self._poll(event)
+                    if polled is None:
+                        self._start(self._http(event))
+                    answered = polled is True
+                elif kind is WebSocketRequested:
+                    self._disarm_idle()  # a WebSocket's liveness is the pings'
+                    self._start(self._handshake(event))
+                elif kind is WebSocketClosed and writer is not None:
+                    self._writer = None
+                    self._closed(writer)
+                    writer = None
+            self._mark()
+            if not answered:
+                return
+            events = self._read_on()
 
     def _start(self, coroutine: Any) -> None:
         transport = self._transport
@@ -216,23 +225,28 @@ class _HttpProtocol(asyncio.Protocol):
 
     def _answered(self) -> None:
         """The request is answered: read on (a pipelined request may be waiting already)."""
+        self._perform(self._read_on())
+
+    def _read_on(self) -> list[Any]:
+        """After an answer: what was received behind the request, and reading resumed."""
         self._task = None
         transport = self._transport
         wire = self._wire
         assert transport is not None and wire is not None
         if transport.is_closing():
-            return
+            return []
         self._mark()
         if self._writer is None:
             self._arm_idle(KEEP_ALIVE_TIMEOUT)
         events = wire.pending_events()
-        if self._task is None and not wire.should_close:
+        if not wire.should_close:
             transport.resume_reading()
-        self._perform(events)
+        return events
 
-    def _poll(self, event: HttpRequestReceived) -> bool:
+    def _poll(self, event: HttpRequestReceived) -> bool | None:
         """A long-polling request of an open session, handled here and now (no task, no ASGI
-        message): False if the app must answer it (``ASGIAppBase._poll_directly``)."""
+        message): True if it is answered already, False if parked, None if the app must
+        answer it (``ASGIAppBase._poll_directly``)."""
         self._receiving = True
         try:
             pending = self._app._poll_directly(
@@ -241,16 +255,16 @@ class _HttpProtocol(asyncio.Protocol):
         finally:
             self._receiving = False
         if pending is None:
-            return False
-        if pending.response is None:  # a parked GET: nothing more is read until it is answered
-            self._poll_pending = pending
-            self._server._connections += 1
-            transport = self._transport
-            assert transport is not None
-            transport.pause_reading()
-        else:
-            self._answered()  # a request pipelined behind it, if any
-        return True
+            return None
+        if pending.response is not None:
+            return True
+        # A parked GET: nothing more is read until it is answered.
+        self._poll_pending = pending
+        self._server._connections += 1
+        transport = self._transport
+        assert transport is not None
+        transport.pause_reading()
+        return False
 
     def answer_poll(self, pending: _Poll, response: HttpResponse, now: bool) -> None:
         """The machine answered a long-polling request: now (while it was received), or
