@@ -50,6 +50,8 @@ CLOSE_TIMEOUT = 10.0
 KEEP_ALIVE_TIMEOUT = 5.0
 #: A request must be whole this long after its first bytes came (Node's ``headersTimeout``).
 REQUEST_TIMEOUT = 60.0
+#: How long a connection we are done with is read (and dropped) after our side ended.
+LINGER = 2.0
 
 
 class _Flusher:
@@ -131,6 +133,7 @@ class _HttpProtocol(asyncio.Protocol):
         # Closes an idle HTTP connection, or one whose request never ends (see the timeouts).
         self._idle: asyncio.TimerHandle | None = None
         self._idle_since_request = False  # the timer counts from a request's first bytes
+        self._closing = False  # our side has ended (write_eof)
 
     # -- asyncio's callbacks -----------------------------------------------------------------------
 
@@ -335,13 +338,19 @@ class _HttpProtocol(asyncio.Protocol):
         transport = self._transport
         wire = self._wire
         assert transport is not None and wire is not None
-        if transport.is_closing():
-            return
+        if transport.is_closing() or self._closing:
+            return  # nothing is written after our side ended
         data = wire.data_to_send()
         if data:
             transport.write(data)
         if wire.should_close:
-            transport.close()
+            self._closing = True
+            # Our side ends after the answer; what the client still sends is read and dropped
+            # until it ends too (LINGER at most): closing with unread input would reset the
+            # connection, and the client could lose the answer (a 413 in mid-upload).
+            transport.write_eof()
+            transport.resume_reading()
+            asyncio.get_running_loop().call_later(LINGER, transport.close)
 
     def accept_websocket(self) -> None:
         wire = self._wire
