@@ -219,14 +219,13 @@ def test_a_stopped_server_tells_its_clients_and_closes(native: str) -> None:
     run(native, scenario)
 
 
-@pytest.mark.parametrize("name", [n for n in NATIVE if n == "asyncio-native"])
 def test_idle_and_unfinished_http_connections_are_closed(
-    name: str, monkeypatch: pytest.MonkeyPatch
+    native: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A connection that sends nothing, or stops in the middle of a request, does not hold
     a socket forever (Node's keepAliveTimeout and headersTimeout); one between requests is
     kept for the keep-alive timeout."""
-    api = _api(name)
+    api = _api(native)
     native_module = importlib.import_module(api.__name__ + "._native")
     monkeypatch.setattr(native_module, "KEEP_ALIVE_TIMEOUT", 0.3)
     monkeypatch.setattr(native_module, "REQUEST_TIMEOUT", 0.6)
@@ -246,7 +245,7 @@ def test_idle_and_unfinished_http_connections_are_closed(
             for _, writer in (silent, partial):
                 writer.close()
 
-    run(name, scenario)
+    run(native, scenario)
 
 
 def test_thousands_of_pipelined_long_polls_are_answered_in_order(native: str) -> None:
@@ -275,6 +274,32 @@ def test_thousands_of_pipelined_long_polls_are_answered_in_order(native: str) ->
                 assert chunk, f"closed after {answers.count(b'HTTP/1.1 200 ')} answers"
                 answers += chunk
             assert answers.count(b"\r\n\r\nok") == count
+            writer.close()
+
+    run(native, scenario)
+
+
+def test_a_refused_upload_gets_its_answer_and_an_orderly_end(native: str) -> None:
+    """A body over ``max_payload`` is refused (413) while the client is still sending it:
+    the client reads the whole answer, then the end of the connection, never a reset (what
+    it sends meanwhile is read and dropped)."""
+    api = _api(native)
+
+    async def scenario(web: Web) -> None:
+        server = api.AsyncServer(max_payload=1000)
+        async with web.serve(lambda: api.ASGIApp(server), before_stop=server.shutdown) as served:
+            reader, writer = await asyncio.open_connection("127.0.0.1", served.port)
+            writer.write(
+                b"POST /socket.io/?EIO=4&transport=polling&sid=x HTTP/1.1\r\nHost: h\r\n"
+                b"Content-Length: 400000\r\n\r\n" + b"x" * 2000
+            )
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            assert head.startswith(b"HTTP/1.1 413 ")
+            for _ in range(40):  # the client goes on uploading a while
+                writer.write(b"x" * 10_000)
+            await writer.drain()
+            rest = await asyncio.wait_for(reader.read(), 5)  # the body, then EOF: no reset
+            assert rest == b"Payload Too Large"
             writer.close()
 
     run(native, scenario)

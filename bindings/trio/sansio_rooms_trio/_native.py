@@ -1,14 +1,16 @@
 """The binding's own server: ``await serve(app, host, port)`` runs an :class:`ASGIApp` on
-trio's sockets, with no ASGI server in between.
+non-blocking sockets under trio, with no ASGI server in between.
 
 HTTP requests (long-polling, static files, the other app's pages) go through the app as
 ASGI messages, as hypercorn would send them. A WebSocket on the Socket.IO path does not: the
 task reading its connection parses the bytes (:class:`sansio_rooms.wire.WireConnection`: h11
 and the sans-IO protocol of ``websockets``, both public interfaces) and feeds the machine at
-once, and what the machine writes is appended to the connection's output, which the task
-writing that connection sends whole when it next runs. That is the whole difference from the
-ASGI path: no message dict, lock or checkpoint per frame, and one ``send_all`` for every
-frame a burst sends a client.
+once, and what the machine writes is appended to the connection's output. One task of the
+server writes the output of every connection that has some, once per scheduling batch, each
+with one non-blocking ``send`` (asyncio's end of loop iteration, in trio); a connection's
+own writing task takes over only when the client does not take it all. That is the whole
+difference from the ASGI path: no message dict, lock, checkpoint or task switch per frame,
+and one system call for every frame a burst sends a client.
 
 What it does not do (use an ASGI server for these): TLS, HTTP/2, and WebSockets of the other
 app (they are answered 404).
@@ -16,6 +18,7 @@ app (they are answered 404).
 
 from __future__ import annotations
 
+import errno
 import functools
 import logging
 import math
@@ -24,6 +27,7 @@ import socket as socket_module
 import threading
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
+from contextlib import suppress
 from typing import Any
 
 import trio
@@ -48,9 +52,56 @@ logger = logging.getLogger("sansio_rooms.server")
 
 #: How long a client has to answer our close frame before its connection is dropped.
 CLOSE_TIMEOUT = 10.0
+#: How long what a client still sends after the answer that ends its connection (the rest of
+#: a refused upload) is read and dropped, so that it reads that answer and not a reset.
+LINGER_TIMEOUT = 2.0
+#: An HTTP connection with no request in progress is closed after this (Node's
+#: ``keepAliveTimeout`` and uvicorn's ``timeout_keep_alive`` are 5 s too).
+KEEP_ALIVE_TIMEOUT = 5.0
+#: A request must be whole this long after its first bytes came (Node's ``headersTimeout``).
+REQUEST_TIMEOUT = 60.0
 
 _JSON = [(b"content-type", b"application/json")]
 _FORBIDDEN = b'{"code":4,"message":"Forbidden"}'
+# As trio.serve_listeners: out of file descriptors or memory, accepting waits a little.
+_ACCEPT_CAPACITY_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
+# As trio's SocketListener: what one client's early reset or a firewall makes accept() say.
+_IGNORED_ACCEPT_ERRNOS = {
+    getattr(errno, name)
+    for name in (
+        *("EPERM", "ECONNABORTED", "EPROTO", "ENETDOWN", "ENOPROTOOPT", "EHOSTDOWN", "ENONET"),
+        *("EHOSTUNREACH", "EOPNOTSUPP", "ENETUNREACH", "ENOSR", "ESOCKTNOSUPPORT"),
+        *("EPROTONOSUPPORT", "ETIMEDOUT", "ECONNRESET"),
+    )
+    if hasattr(errno, name)
+}
+
+
+class _Flusher:
+    """Writes every connection that has output, once, in the scheduling batch after its
+    output was appended (after every task that ran meanwhile: a burst of broadcasts costs
+    one ``send`` per client)."""
+
+    def __init__(self) -> None:
+        self._dirty: list[_Connection] = []
+        self._wakeup = trio.lowlevel.ParkingLot()
+
+    def mark(self, connection: _Connection) -> None:
+        if not self._dirty:
+            self._wakeup.unpark()
+        self._dirty.append(connection)
+
+    async def run(self) -> None:
+        while True:
+            while not self._dirty:
+                await self._wakeup.park()
+            dirty, self._dirty = self._dirty, []
+            for connection in dirty:
+                try:
+                    connection.flush()
+                except Exception:  # a bug: that connection is dropped, not the others
+                    logger.exception("writing a connection failed")
+                    connection.abort()
 
 
 class _Hold:
@@ -74,9 +125,10 @@ class _Close:
 class _NativeWebSocket:
     """The machine's handle for a WebSocket of the native server: the contract of
     :class:`WebSocketWriter`, whose queue and task (an ``await`` per frame) it does not need:
-    frames are appended to the connection's output, and the connection's writing task sends
-    them. ``max_buffer`` bounds the frames that task has not taken yet; volatile frames are
-    dropped while it is busy."""
+    frames are appended to the connection's output, which the server's flusher (or, while
+    the client is slow, the connection's writing task) sends. ``max_buffer`` bounds the
+    frames not taken from the output yet; volatile frames are dropped while the connection
+    has output waiting."""
 
     prepare = staticmethod(PreparedFrame.prepare)
 
@@ -136,16 +188,24 @@ class _NativeWebSocket:
 
 class _Connection:
     """One TCP connection: HTTP requests through the app, or one WebSocket. A task reads it
-    and performs what it reads, in order; a second task writes its output."""
+    and performs what it reads, in order. Its output is written by the server's flusher
+    while the client takes it all at once; else a second task, its own, waits until it can
+    write the rest. That task also writes what a hold let go, and closes the connection."""
 
-    def __init__(self, app: ASGIApp, stream: trio.SocketStream) -> None:
+    def __init__(self, app: ASGIApp, flusher: _Flusher, sock: socket_module.socket) -> None:
         self._app = app
         self._server: _LoopServer = app.server
-        self._stream = stream
+        self._flusher = flusher
+        self._sock = sock
+        sock.setblocking(False)
+        with suppress(OSError):  # as trio's SocketStream
+            sock.setsockopt(socket_module.IPPROTO_TCP, socket_module.TCP_NODELAY, 1)
+            if hasattr(socket_module, "TCP_NOTSENT_LOWAT"):
+                sock.setsockopt(socket_module.IPPROTO_TCP, socket_module.TCP_NOTSENT_LOWAT, 2**14)
         engineio = self._server.engineio
         self._wire = WireConnection(
-            client=_address(stream.socket.getpeername),
-            server=_address(stream.socket.getsockname),
+            client=_address(sock.getpeername),
+            server=_address(sock.getsockname),
             max_body=engineio.max_payload,
             max_message=engineio.max_payload,
         )
@@ -155,10 +215,13 @@ class _Connection:
         self._peer_gone = False  # seen while a request was in the app's hands
         # Frames written after a hold (and a close after them), until its time has passed.
         self._held: deque[Any] = deque()
-        self._pending = 0  # frames in the output that the writing task has not taken yet
+        self._pending = 0  # frames in the output not taken yet (by the flusher or the task)
         self._max_buffer = self._server.max_buffer
-        self._sending = False
-        self._parked = False  # the writing task waits for output
+        self._marked = False  # in the flusher's list
+        # Taken from the output, not accepted by the kernel yet: the writing task's to send.
+        self._unsent: memoryview | None = None
+        self._closed = False
+        self._parked = False  # the writing task waits for something to do
         self._wakeup = trio.lowlevel.ParkingLot()
         self._writing = trio.CancelScope()  # its deadline bounds a closing handshake
 
@@ -169,7 +232,7 @@ class _Connection:
 
     @property
     def busy_writing(self) -> bool:
-        return self._sending or self._pending > 0 or bool(self._held)
+        return self._unsent is not None or self._pending > 0 or bool(self._held)
 
     @property
     def buffered(self) -> int:
@@ -193,19 +256,46 @@ class _Connection:
     # -- reading ---------------------------------------------------------------------------------
 
     async def _read_all(self) -> None:
-        stream = self._stream
+        sock = self._sock
         wire = self._wire
+        ready = True  # a new connection's first request is most often there already
+        # Over HTTP, waiting for a request is bounded: KEEP_ALIVE_TIMEOUT between requests,
+        # REQUEST_TIMEOUT from a request's first bytes (a WebSocket's liveness is the pings').
+        deadline = trio.current_time() + KEEP_ALIVE_TIMEOUT
+        since_request = False
         while True:
             try:
-                data = await stream.receive_some(65536)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                if self._closed:
+                    raise trio.ClosedResourceError
+                if not ready:
+                    if wire.is_websocket or wire.should_close:
+                        await trio.lowlevel.wait_readable(sock)
+                    else:
+                        with trio.move_on_at(deadline) as waiting:
+                            await trio.lowlevel.wait_readable(sock)
+                        if waiting.cancelled_caught:
+                            return  # idle, or a request that never ends: closed
+                ready = False
+                data = sock.recv(65536)
+            except BlockingIOError:
+                continue
+            except (OSError, trio.ClosedResourceError):
                 data = b""  # gone: as if it had closed its side
             events = wire.receive_data(data)
             if events:
                 await self._perform(events)
-            self._wake()
-            if not data or wire.should_close or self._peer_gone:
+                deadline = trio.current_time() + KEEP_ALIVE_TIMEOUT
+                since_request = False
+            elif data and not since_request:
+                deadline = trio.current_time() + REQUEST_TIMEOUT
+                since_request = True
+            self._output()  # what the wire answered itself (a pong, an error), if anything
+            if not data or self._peer_gone:
                 return
+            if wire.should_close:
+                if wire.is_websocket:
+                    return
+                continue  # answered, to be closed: the rest is dropped (see _write_all)
             if wire.is_websocket and self._websocket is None:
                 return  # the WebSocket is over: its close frame is written, then we close
 
@@ -230,7 +320,7 @@ class _Connection:
                     self._end_websocket()
             if not answered or self._peer_gone:
                 return
-            self._wake()  # the answer goes out before a pipelined request is read
+            self._output()  # the answer goes out before a pipelined request is read
             # A request pipelined behind the one answered, or frames that came with the
             # handshake: read already, performed now (the open packet went first).
             events = wire.pending_events()
@@ -309,9 +399,16 @@ class _Connection:
         """Until the client closes its side or the connection breaks. Whatever it sends
         meanwhile (a pipelined request) stays in the kernel until this one is answered: then
         this waits for good."""
+        sock = self._sock
         try:
-            if await self._stream.socket.recv(1, socket_module.MSG_PEEK):
-                await trio.sleep_forever()
+            while not self._closed:
+                await trio.lowlevel.wait_readable(sock)
+                try:
+                    if sock.recv(1, socket_module.MSG_PEEK):
+                        await trio.sleep_forever()
+                    break
+                except BlockingIOError:
+                    continue
         except (OSError, trio.ClosedResourceError):
             pass
         self._peer_gone = True
@@ -345,37 +442,85 @@ class _Connection:
 
     # -- output ----------------------------------------------------------------------------------
 
+    def _output(self) -> None:
+        """There is output to write: the flusher writes it in its next run."""
+        if not self._marked:
+            self._marked = True
+            self._flusher.mark(self)
+
     def _wake(self) -> None:
+        """Something for the writing task: output the client did not take, a hold, the
+        end of the connection."""
         if self._parked:
             self._parked = False
             self._wakeup.unpark()
 
+    def flush(self) -> None:
+        """The flusher's turn: the output, unless the writing task has some left to send."""
+        self._marked = False
+        if self._unsent is None and not self._closed:
+            wire = self._wire
+            data = wire.data_to_send()
+            self._pending = 0
+            if data:
+                self._send(data)
+            if wire.should_close:
+                self._wake()  # it closes the connection
+
+    def _send(self, data: bytes | memoryview) -> None:
+        """Send what the kernel takes now; the writing task waits to send the rest."""
+        try:
+            sent = self._sock.send(data)
+        except BlockingIOError:
+            sent = 0
+        except OSError:  # reset, broken pipe, closed: the reading task sees it too
+            if self._websocket is not None:
+                self._websocket.closed = True  # nothing more to write on it
+            self.abort()
+            return
+        if sent < len(data):
+            self._unsent = memoryview(data)[sent:]
+            self._wake()
+
     async def _write_all(self) -> None:
-        """The writing task: all the output in one ``send_all`` each time it runs, until the
-        connection is to be closed; then it closes it."""
+        """The writing task: what the client did not take at once (it waits until it can
+        send it), what a hold let go, and, once the connection is to be closed and its
+        output is written, the close."""
         wire = self._wire
-        stream = self._stream
+        sock = self._sock
         held = self._held
+        lingering = False
         try:
             with self._writing:
-                while True:
+                while not self._closed:
+                    unsent = self._unsent
+                    if unsent is not None:
+                        await trio.lowlevel.wait_writable(sock)
+                        self._unsent = None
+                        self._send(unsent)
+                        continue
                     data = wire.data_to_send()
                     self._pending = 0
                     if data:
-                        self._sending = True
-                        await stream.send_all(data)
-                        self._sending = False
-                    elif wire.should_close or not self._reading:
+                        self._send(data)
+                    elif not self._reading or (wire.should_close and wire.is_websocket):
                         return
-                    elif held:
+                    elif wire.should_close and not lingering:
+                        # The answer is written, and the end after it; the client closes
+                        # its side once it has read them (or is dropped after a while).
+                        lingering = True
+                        sock.shutdown(socket_module.SHUT_WR)
+                        deadline = trio.current_time() + LINGER_TIMEOUT
+                        self._writing.deadline = min(self._writing.deadline, deadline)
+                    elif held and not lingering:
                         await self._release_held()
                     else:
                         self._parked = True
                         await self._wakeup.park()
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
+        except (OSError, trio.ClosedResourceError):
             pass  # the client is gone: the reading task sees it too
         finally:
-            self._sending = False
+            self._unsent = None
             if self._websocket is not None:
                 self._websocket.closed = True  # nothing more to write on it
             self.abort()
@@ -399,7 +544,7 @@ class _Connection:
 
     def send_frames(self, frames: Sequence[PreparedFrame]) -> bool:
         """Append ``frames`` to the output (held back behind a hold); False, and nothing
-        appended, if more than ``max_buffer`` frames would wait for the writing task."""
+        appended, if more than ``max_buffer`` frames would wait in the output."""
         count = len(frames)
         held = self._held
         if self._pending + len(held) + count > self._max_buffer:
@@ -412,14 +557,14 @@ class _Connection:
             self._wire.send_frames((frames[0].wire,))
         else:
             self._wire.send_frames([frame.wire for frame in frames])
-        if self._parked:  # _wake(), inlined: this is every recipient of every broadcast
-            self._parked = False
-            self._wakeup.unpark()
+        if not self._marked:  # _output(), inlined: this is every recipient of every broadcast
+            self._marked = True
+            self._flusher.mark(self)
         return True
 
     def send_control(self, frames: Sequence[PreparedFrame]) -> None:
         self._wire.send_frames([frame.wire for frame in frames])
-        self._wake()
+        self._output()
 
     def hold(self, seconds: float) -> None:
         self._held.append(_Hold(seconds))
@@ -434,7 +579,7 @@ class _Connection:
     def _close_websocket(self, code: int) -> None:
         self._wire.close_websocket(code)
         self._bound_writing()
-        self._wake()
+        self._output()
 
     def _bound_writing(self) -> None:
         """The WebSocket is closing: the client has ``CLOSE_TIMEOUT`` to answer our close
@@ -444,15 +589,19 @@ class _Connection:
 
     def accept_websocket(self) -> None:
         self._wire.accept_websocket()
-        self._wake()
+        self._output()
 
     def refuse_websocket(self, status: int, body: bytes) -> None:
         self._wire.respond(status, _JSON, body)
-        self._wake()
+        self._output()
 
     def abort(self) -> None:
         """Close the connection now (its tasks see it closed; unwritten output is dropped)."""
-        self._stream.socket.close()
+        if not self._closed:
+            self._closed = True
+            trio.lowlevel.notify_closing(self._sock)  # its waiting tasks wake, not a new fd's
+            self._sock.close()
+            self._wake()
 
 
 class _Poll:
@@ -554,16 +703,21 @@ async def serve(
 
 async def _serve(
     app: ASGIApp,
-    listen: Callable[[], Awaitable[list[trio.SocketListener]]],
+    listen: Callable[[], Awaitable[list[socket_module.socket]]],
     ready: Callable[[list[tuple[str, int]]], None] | None,
     stop: Event,
     stopping: Event,
     handle_signals: bool,
 ) -> None:
     connections: set[_Connection] = set()
+    flusher = _Flusher()
 
-    async def handle(stream: trio.SocketStream) -> None:
-        connection = _Connection(app, stream)
+    async def handle(sock: socket_module.socket) -> None:
+        try:
+            connection = _Connection(app, flusher, sock)
+        except BaseException:
+            sock.close()
+            raise
         connections.add(connection)
         try:
             await connection.run()
@@ -579,11 +733,12 @@ async def _serve(
             try:
                 listeners = await listen()
                 async with trio.open_nursery() as handlers:
+                    handlers.start_soon(flusher.run)
                     accepting = trio.CancelScope()
                     handlers.start_soon(_accept, accepting, handle, listeners, handlers)
                     if handle_signals:
                         await handlers.start(_stop_on_signals, stop)
-                    addresses = [listener.socket.getsockname()[:2] for listener in listeners]
+                    addresses = [listener.getsockname()[:2] for listener in listeners]
                     logger.info(
                         "sansio-rooms' own server (h11 + websockets sans-IO) on %s",
                         ", ".join(f"http://{h}:{p}" for h, p in addresses),
@@ -603,23 +758,64 @@ async def _serve(
 
 async def _listen(
     host: str, port: int, sock: socket_module.socket | None, backlog: int
-) -> list[trio.SocketListener]:
+) -> list[socket_module.socket]:
+    """The listening sockets, non-blocking: trio's (resolving ``host`` as trio does), taken
+    out of their trio wrappers, or ``sock``."""
     if sock is None:
-        return await trio.open_tcp_listeners(port, host=host, backlog=backlog)
-    sock.listen(backlog)
-    return [trio.SocketListener(trio.socket.from_stdlib_socket(sock))]
+        listeners = await trio.open_tcp_listeners(port, host=host, backlog=backlog)
+        sockets = [socket_module.socket(fileno=listener.socket.detach()) for listener in listeners]
+    else:
+        sock.listen(backlog)
+        sockets = [sock]
+    for listener in sockets:
+        listener.setblocking(False)
+    return sockets
 
 
 async def _accept(
     scope: trio.CancelScope,
-    handle: Callable[[trio.SocketStream], Any],
-    listeners: list[trio.SocketListener],
+    handle: Callable[[socket_module.socket], Awaitable[None]],
+    listeners: list[socket_module.socket],
     nursery: trio.Nursery,
 ) -> None:
-    """Accept connections until ``scope`` is cancelled (then the listeners are closed).
-    trio's streams have ``TCP_NODELAY`` set."""
-    with scope:
-        await trio.serve_listeners(handle, listeners, handler_nursery=nursery)
+    """Accept connections until ``scope`` is cancelled, then close the listeners."""
+    try:
+        with scope:
+            async with trio.open_nursery() as accepting:
+                for listener in listeners:
+                    accepting.start_soon(_accept_from, listener, handle, nursery)
+    finally:
+        for listener in listeners:
+            trio.lowlevel.notify_closing(listener)
+            listener.close()
+
+
+async def _accept_from(
+    listener: socket_module.socket,
+    handle: Callable[[socket_module.socket], Awaitable[None]],
+    nursery: trio.Nursery,
+) -> None:
+    """What trio.serve_listeners does with a listener: a task in ``nursery`` per connection
+    (``handle`` closes it); errors of one client are ignored, a lack of file descriptors or
+    memory waits a little, any other error is raised."""
+    while True:
+        try:
+            sock, _ = listener.accept()
+        except BlockingIOError:
+            await trio.lowlevel.wait_readable(listener)
+            continue
+        except OSError as error:
+            if error.errno in _ACCEPT_CAPACITY_ERRNOS:
+                logger.error("accept failed (%s): retrying in 0.1 s", error)
+                await trio.sleep(0.1)
+                continue
+            if error.errno in _IGNORED_ACCEPT_ERRNOS:
+                continue
+            raise
+        nursery.start_soon(handle, sock)
+        # The connections' tasks start a scheduling batch apart, in the order they came (each
+        # reads its first request at once: a client's requests are taken in the order sent).
+        await trio.lowlevel.checkpoint()
 
 
 async def _stop_on_signals(
