@@ -211,3 +211,34 @@ def test_the_load_generator_reports_a_wrong_server(
     assert run.returncode == 1
     assert report["error_count"] > 0
     assert any(message in error for error in report["errors"]), report["errors"]
+
+
+def test_the_plot_draws_every_printed_row() -> None:
+    """benchmarks/plot_fanout.py: one bar per ``workload= server=`` line, labelled with its
+    figures, longer for a higher rate; no such line, no picture."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        import plot_fanout
+    finally:
+        sys.path.remove(str(BENCH))
+    text = (
+        "# clients=1000 says=100\n"
+        "workload=burst server=sansio_rooms_asyncio deliveries_per_s=800000 "
+        "cpu_us_per_delivery=0.70 spread=1-2 errors=0\n"
+        "workload=burst server=node_socketio deliveries_per_s=120000 cpu_us_per_delivery=6.11\n"
+        "ratio workload=burst sansio_rooms_asyncio/node_socketio=6.67\n"
+        "workload=pairs server=python_socketio deliveries_per_s=9000 cpu_us_per_delivery=n/a\n"
+    )
+    rows = plot_fanout.read(text)
+    assert rows == {
+        "burst": {"sansio_rooms_asyncio": (800000, "0.70"), "node_socketio": (120000, "6.11")},
+        "pairs": {"python_socketio": (9000, "n/a")},
+    }
+    svg = plot_fanout.draw(rows)
+    widths = [
+        float(w) for w in re.findall(r'<rect x="110" y="\d+" width="([\d.]+)" height="14"', svg)
+    ]
+    assert len(widths) == 3 and widths[0] > widths[1] > widths[2] > 0
+    assert "800,000/s, 0.70 µs" in svg and "9,000/s, n/a µs" in svg
+    with pytest.raises(ValueError, match="no 'workload="):
+        plot_fanout.draw(plot_fanout.read("# nothing\n"))

@@ -226,9 +226,9 @@ def test_idle_and_unfinished_http_connections_are_closed(
     a socket forever (Node's keepAliveTimeout and headersTimeout); one between requests is
     kept for the keep-alive timeout."""
     api = _api(native)
-    native_module = importlib.import_module(api.__name__ + "._native")
-    monkeypatch.setattr(native_module, "KEEP_ALIVE_TIMEOUT", 0.3)
-    monkeypatch.setattr(native_module, "REQUEST_TIMEOUT", 0.6)
+    connection = importlib.import_module(api.__name__ + "._connection")
+    monkeypatch.setattr(connection, "KEEP_ALIVE_TIMEOUT", 0.3)
+    monkeypatch.setattr(connection, "REQUEST_TIMEOUT", 0.6)
 
     async def scenario(web: Web) -> None:
         server = api.AsyncServer()
