@@ -10,6 +10,7 @@ file without blocking its loop.
 from __future__ import annotations
 
 import abc
+import functools
 import inspect
 import json
 import logging
@@ -176,7 +177,14 @@ class ASGIAppBase(abc.ABC):
         query = parse_query(scope.get("query_string", b""))
         if "sid" not in query:
             return None
-        origin = _origin(scope)
+        origin: str | None = None
+        content_type: bytes | None = None
+        for name, value in scope.get("headers") or ():  # one pass for the two it needs
+            name = name.lower()
+            if name == b"origin":
+                origin = value.decode("latin-1")
+            elif name == b"content-type":
+                content_type = value
         cors: list[tuple[str, str]] = []
         if origin is not None:
             request = request_from_scope(scope, server.trusted_proxies, query)
@@ -184,7 +192,6 @@ class ASGIAppBase(abc.ABC):
                 return None
             cors = server.origins.headers(origin)
         handle = handle_for(_encode(cors))
-        content_type = dict(scope.get("headers") or []).get(b"content-type")
         server._receive_request(
             HttpRequest(
                 handle=handle,
@@ -448,6 +455,13 @@ class GatheredResponse:
             self.fail()
         assert self.status is not None
         return self.status, self.headers, b"".join(self.body)
+
+
+@functools.lru_cache(maxsize=64)
+def encoded_headers(headers: tuple[tuple[str, str], ...]) -> tuple[tuple[bytes, bytes], ...]:
+    """The machine's response headers as an HTTP server writes them; the same few tuples
+    answer every long-polling request, so each is encoded once."""
+    return tuple((name.encode("latin-1"), value.encode("latin-1")) for name, value in headers)
 
 
 def peer_address(value: Any) -> tuple[str, int] | None:

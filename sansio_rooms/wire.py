@@ -512,10 +512,17 @@ class _Stop(Exception):
 
 
 def _reason(status: int) -> bytes:
-    try:
-        return HTTPStatus(status).phrase.encode()
-    except ValueError:
-        return b""
+    reason = _REASONS.get(status)
+    if reason is None:
+        try:
+            reason = HTTPStatus(status).phrase.encode()
+        except ValueError:
+            reason = b""
+        _REASONS[status] = reason
+    return reason
+
+
+_REASONS: dict[int, bytes] = {}  # filled as statuses are answered (a handful in practice)
 
 
 def _header(request: _Request, name: bytes) -> bytes | None:

@@ -6,9 +6,12 @@ import logging
 import signal
 import threading
 from typing import Any
+from urllib.parse import parse_qsl
 
 import attrs
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sansio_rooms import (
     ASGIAppBase,
@@ -94,6 +97,16 @@ def test_parse_query() -> None:
     }
     assert parse_query("a=1&a=2&b=") == {"a": "2", "b": ""}
     assert parse_query(b"") == {}
+
+
+@given(st.text(alphabet="ab=&%+;2 0é", max_size=30))
+def test_parse_query_is_parse_qsl(query: str) -> None:
+    """The split without unescaping is only a shortcut: the same dict as parse_qsl's."""
+    try:
+        expected = dict(parse_qsl(query, keep_blank_values=True))
+    except UnicodeDecodeError:
+        return
+    assert parse_query(query) == expected
 
 
 class _Server:

@@ -23,7 +23,7 @@ from sansio_rooms import (
     OtherLifespan,
     Socket,
 )
-from sansio_rooms._asgi import _route_path, peer_address
+from sansio_rooms._asgi import _route_path, encoded_headers, peer_address
 
 from ._hand_driver import HandDriven
 from ._memory_driver import Driver, Waiter
@@ -725,7 +725,8 @@ def test_a_long_poll_of_an_open_session_goes_straight_to_the_machine() -> None:
 
     origin = [("Host", "example.com"), ("Origin", "https://app.example")]
     query = f"EIO=4&transport=polling&sid={sid}"
-    post = app._poll_directly(http_scope("POST", query, origin), b"3", handle_for)
+    posted = [*origin, ("Content-Type", "text/plain;charset=UTF-8")]
+    post = app._poll_directly(http_scope("POST", query, posted), b"3", handle_for)
     assert post.response.status == 200 and post.response.body == b"ok"
     assert made == [
         [
@@ -783,6 +784,14 @@ def test_an_incomplete_response_is_a_500_and_logged(caplog: pytest.LogCaptureFix
 )
 def test_peer_addresses_as_asgi_gives_them(value: Any, address: Any) -> None:
     assert peer_address(value) == address
+
+
+def test_response_headers_are_encoded_once() -> None:
+    headers = (("content-type", "text/plain; charset=UTF-8"), ("cache-control", "no-store"))
+    encoded = encoded_headers(headers)
+    assert encoded == ((b"content-type", b"text/plain; charset=UTF-8"),
+                       (b"cache-control", b"no-store"))  # fmt: skip
+    assert encoded_headers(headers) is encoded
 
 
 def run_sync(awaitable: Any) -> None:

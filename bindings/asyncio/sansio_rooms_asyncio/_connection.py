@@ -11,7 +11,7 @@ import socket as socket_module
 from typing import Any
 
 from sansio_rooms import GatheredResponse, PreparedFrame
-from sansio_rooms._asgi import peer_address
+from sansio_rooms._asgi import encoded_headers, peer_address
 from sansio_rooms._engineio_server import HttpResponse
 from sansio_rooms.wire import (
     HttpRequestReceived,
@@ -124,8 +124,11 @@ class HttpProtocol(asyncio.Protocol):
         self._poll_pending: _Poll | None = None  # the long-polling request being answered
         self._receiving = False  # the machine is taking a long-polling request
         # Closes an idle HTTP connection, or one whose request never ends (see the timeouts).
-        self._idle: asyncio.TimerHandle | None = None
-        self._idle_since_request = False  # the timer counts from a request's first bytes
+        # One timer at most per connection, moved lazily: arming only sets the deadline (a
+        # long-polling client arms and disarms it at every request).
+        self._idle: float | None = None  # when the connection is closed, if still idle
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._idle_since_request = False  # the deadline counts from a request's first bytes
         self._closing = False  # our side has ended (write_eof)
 
     # -- asyncio's callbacks -----------------------------------------------------------------------
@@ -163,6 +166,9 @@ class HttpProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._connections.discard(self)
         self._disarm_idle()
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
         self._writable.set()
         if not self._lost.done():
             self._lost.set_result(None)
@@ -272,7 +278,7 @@ class HttpProtocol(asyncio.Protocol):
             return
         wire = self._wire
         assert wire is not None
-        headers = [(n.encode("latin-1"), v.encode("latin-1")) for n, v in response.headers]
+        headers = [*encoded_headers(response.headers)]
         wire.respond(response.status, headers + pending.cors, response.body)
         self._mark()
         if not now:
@@ -283,16 +289,27 @@ class HttpProtocol(asyncio.Protocol):
         self._server._connections -= 1
 
     def _arm_idle(self, seconds: float, since_request: bool = False) -> None:
-        self._disarm_idle()
+        loop = asyncio.get_running_loop()
+        self._idle = deadline = loop.time() + seconds
         self._idle_since_request = since_request
-        self._idle = asyncio.get_running_loop().call_later(seconds, self._idle_timeout)
+        timer = self._idle_timer
+        if timer is None or timer.when() > deadline:
+            if timer is not None:
+                timer.cancel()
+            self._idle_timer = loop.call_at(deadline, self._idle_timeout)
 
     def _disarm_idle(self) -> None:
-        if self._idle is not None:
-            self._idle.cancel()
-            self._idle = None
+        self._idle = None  # the timer, if any, finds nothing to do
 
     def _idle_timeout(self) -> None:
+        self._idle_timer = None
+        deadline = self._idle
+        if deadline is None:
+            return
+        loop = asyncio.get_running_loop()
+        if loop.time() < deadline:  # moved meanwhile
+            self._idle_timer = loop.call_at(deadline, self._idle_timeout)
+            return
         self._idle = None
         transport = self._transport
         if self._task is None and self._poll_pending is None and self._writer is None:

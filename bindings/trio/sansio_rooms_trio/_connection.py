@@ -15,7 +15,7 @@ from typing import Any
 import trio
 
 from sansio_rooms import GatheredResponse, PreparedFrame
-from sansio_rooms._asgi import peer_address
+from sansio_rooms._asgi import encoded_headers, peer_address
 from sansio_rooms._engineio_server import HttpResponse
 from sansio_rooms.wire import (
     HttpRequestReceived,
@@ -370,7 +370,7 @@ class TcpConnection:
             if response is None:  # the client went away first
                 self._server._request_closed(poll)
                 return
-        headers = [(n.encode("latin-1"), v.encode("latin-1")) for n, v in response.headers]
+        headers = [*encoded_headers(response.headers)]
         self._wire.respond(response.status, headers + poll.cors, response.body)
 
     async def _wait_until_gone(self) -> None:
