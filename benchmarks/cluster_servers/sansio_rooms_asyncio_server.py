@@ -1,23 +1,23 @@
-"""Cluster benchmark server: sansio-rooms' asyncio binding with its Redis adapter, on uvicorn.
+"""Cluster benchmark server: sansio-rooms' asyncio binding with its Redis adapter, on its own
+server (``serve``).
 
 "join" puts the socket in room "bench" and acknowledges; "say" sends "msg" to the room, the
 sender excluded: to this server's members directly, and through Redis to the other servers'
 (the adapter speaks the wire format of Node's @socket.io/redis-adapter 8.3, classic pub/sub).
-One process, one event loop (asyncio), uvicorn on 127.0.0.1 with the fan-out benchmark's
-settings; the ASGI lifespan joins the cluster (subscribed) before the server listens.
+One process, one event loop (asyncio), on 127.0.0.1 as in the fan-out benchmark; the app's
+lifespan joins the cluster (subscribed) before the server listens.
 
-Usage: python sansio_rooms_asyncio_server.py --port P --redis URL [--ws websockets-sansio]
+Usage: python sansio_rooms_asyncio_server.py --port P --redis URL [--ws ignored]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 from typing import Any
 
-import uvicorn
-
-from sansio_rooms_asyncio import ASGIApp, AsyncServer, RedisAdapter, Socket
+from sansio_rooms_asyncio import ASGIApp, AsyncServer, RedisAdapter, Socket, serve
 
 
 def make_app(redis_url: str) -> ASGIApp:
@@ -39,28 +39,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--redis", required=True, help="redis://host:port")
-    parser.add_argument("--ws", default="websockets-sansio", help="uvicorn's ws implementation")
+    parser.add_argument("--ws", default="", help="ignored")
     args = parser.parse_args()
-    config = uvicorn.Config(
-        make_app(args.redis),
-        host="127.0.0.1",
-        port=args.port,
-        loop="asyncio",
-        http="h11",
-        ws=args.ws,
-        lifespan="on",
-        log_level="warning",
-    )
+    app = make_app(args.redis)
     profile = os.environ.get("CLUSTER_CPROFILE")  # a path prefix: write cProfile stats there
     if not profile:
-        uvicorn.Server(config).run()
+        asyncio.run(serve(app, "127.0.0.1", args.port))
         return
     import cProfile
 
     profiler = cProfile.Profile()
     profiler.enable()
     try:
-        uvicorn.Server(config).run()
+        asyncio.run(serve(app, "127.0.0.1", args.port))
     finally:
         profiler.disable()
         profiler.dump_stats(f"{profile}.{os.getpid()}")
