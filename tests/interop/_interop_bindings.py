@@ -289,14 +289,8 @@ async def serve_app_trio(
     config.graceful_timeout = 1.0
     # hypercorn owns (and closes) the descriptor it is given: give it a copy of ours.
     config.bind = [f"fd://{os.dup(sock.fileno())}"]
-    loop = asyncio.get_running_loop()
-    ready, finished = asyncio.Event(), asyncio.Event()
-    state: dict[str, Any] = {}
 
-    async def main() -> None:
-        state["token"] = trio.lowlevel.current_trio_token()
-        stop = state["stop"] = trio.Event()
-
+    async def serve_until(stop: Any, ready: Callable[[], None]) -> None:
         async def shutdown_trigger() -> None:
             await stop.wait()
             if before_stop is not None:
@@ -308,51 +302,10 @@ async def serve_app_trio(
                 hypercorn_serve, build(), config, shutdown_trigger=shutdown_trigger
             )
             await nursery.start(serving)
-            loop.call_soon_threadsafe(ready.set)
+            ready()
 
-    def thread_main() -> None:
-        try:
-            trio.run(main)
-        except BaseException as error:  # reported to the test, in its loop
-            state["error"] = error
-        finally:
-            with contextlib.suppress(RuntimeError):  # the test's loop is gone: nobody waits
-                loop.call_soon_threadsafe(finished.set)
-
-    thread = threading.Thread(target=thread_main, name="trio-server", daemon=True)
-    thread.start()
-    try:
-        waiting = {asyncio.ensure_future(ready.wait()), asyncio.ensure_future(finished.wait())}
-        _, pending = await asyncio.wait(
-            waiting, timeout=START_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
-        )
-        for task in pending:
-            task.cancel()
-        if "error" in state:
-            raise state["error"]
-        if not ready.is_set():
-            raise TimeoutError(f"hypercorn did not start within {START_TIMEOUT} s")
-        token = state["token"]
-
-        async def call(function: Callable[..., Awaitable[Any]], *args: Any) -> Any:
-            return await asyncio.to_thread(trio.from_thread.run, function, *args, trio_token=token)
-
-        async def call_sync(function: Callable[..., Any], *args: Any) -> Any:
-            return await asyncio.to_thread(
-                trio.from_thread.run_sync, function, *args, trio_token=token
-            )
-
-        yield Served("trio", sock.getsockname()[1], call, call_sync)
-    finally:
-        if "stop" in state and not finished.is_set():
-            trio.from_thread.run_sync(state["stop"].set, trio_token=state["token"])
-        # before_stop, then hypercorn's graceful stop: each may take STOP_TIMEOUT.
-        await asyncio.wait_for(finished.wait(), STOP_TIMEOUT * 2)
-        thread.join(timeout=5)
-        sock.close()
-    # Only when the test itself did not fail: its own error is the one to see.
-    if "error" in state:
-        raise state["error"]
+    async with _in_trio_thread("trio", "hypercorn", sock, serve_until) as served:
+        yield served
 
 
 @contextlib.asynccontextmanager
@@ -381,13 +334,8 @@ async def serve_app_trio_native(
 
     sock = listening_socket(port)
     sock.listen()
-    loop = asyncio.get_running_loop()
-    ready, finished = asyncio.Event(), asyncio.Event()
-    state: dict[str, Any] = {}
 
-    async def main() -> None:
-        state["token"] = trio.lowlevel.current_trio_token()
-        stop = state["stop"] = trio.Event()
+    async def serve_until(stop: Any, ready: Callable[[], None]) -> None:
         stopped = trio.Event()  # stop, after before_stop
 
         async def stop_after() -> None:
@@ -402,12 +350,36 @@ async def serve_app_trio_native(
         async with trio.open_nursery() as nursery:
             nursery.start_soon(stop_after)
             await serve(
-                build(),
-                sock=sock,
-                stop=stopped,
-                ready=lambda _: loop.call_soon_threadsafe(ready.set),
-                handle_signals=False,
+                build(), sock=sock, stop=stopped, ready=lambda _: ready(), handle_signals=False
             )
+
+    async with _in_trio_thread(
+        "trio-native", "the trio native server", sock, serve_until
+    ) as served:
+        yield served
+
+
+@contextlib.asynccontextmanager
+async def _in_trio_thread(
+    binding: str,
+    what: str,
+    sock: socket.socket,
+    serve_until: Callable[[Any, Callable[[], None]], Awaitable[None]],
+) -> AsyncIterator[Served]:
+    """Run ``serve_until(stop, ready)`` under ``trio.run`` in a thread of its own: it serves
+    on ``sock`` until the trio Event ``stop`` is set (from here, on exit), calling
+    ``ready()`` once it accepts connections. An error of that thread is raised here, at the
+    start or after the stop."""
+    import trio
+
+    loop = asyncio.get_running_loop()
+    ready, finished = asyncio.Event(), asyncio.Event()
+    state: dict[str, Any] = {}
+
+    async def main() -> None:
+        state["token"] = trio.lowlevel.current_trio_token()
+        stop = state["stop"] = trio.Event()
+        await serve_until(stop, lambda: loop.call_soon_threadsafe(ready.set))
 
     def thread_main() -> None:
         try:
@@ -418,7 +390,7 @@ async def serve_app_trio_native(
             with contextlib.suppress(RuntimeError):  # the test's loop is gone: nobody waits
                 loop.call_soon_threadsafe(finished.set)
 
-    thread = threading.Thread(target=thread_main, name="trio-native-server", daemon=True)
+    thread = threading.Thread(target=thread_main, name=f"{binding}-server", daemon=True)
     thread.start()
     try:
         waiting = {asyncio.ensure_future(ready.wait()), asyncio.ensure_future(finished.wait())}
@@ -430,7 +402,7 @@ async def serve_app_trio_native(
         if "error" in state:
             raise state["error"]
         if not ready.is_set():
-            raise TimeoutError(f"the trio native server did not start within {START_TIMEOUT} s")
+            raise TimeoutError(f"{what} did not start within {START_TIMEOUT} s")
         token = state["token"]
 
         async def call(function: Callable[..., Awaitable[Any]], *args: Any) -> Any:
@@ -441,7 +413,7 @@ async def serve_app_trio_native(
                 trio.from_thread.run_sync, function, *args, trio_token=token
             )
 
-        yield Served("trio-native", sock.getsockname()[1], call, call_sync)
+        yield Served(binding, sock.getsockname()[1], call, call_sync)
     finally:
         if "stop" in state and not finished.is_set():
             trio.from_thread.run_sync(state["stop"].set, trio_token=state["token"])
