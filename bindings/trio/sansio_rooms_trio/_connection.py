@@ -164,13 +164,42 @@ class _NativeWebSocket:
         self.abort()
 
 
+class Arrivals:
+    """First requests handled in the order their connections were accepted, as Node's loop
+    takes them (trio runs the tasks woken together in random order, on purpose): a client
+    that sends one request, then another on a new connection, has them handled in that
+    order. Each connection waits for the one accepted just before it to have handled its
+    first request (or to be gone), FIRST_REQUEST_WAIT at most, so a slow client holds no one
+    up for long."""
+
+    def __init__(self) -> None:
+        self._last: trio.Event | None = None
+
+    def ticket(self) -> tuple[trio.Event | None, trio.Event]:
+        """For a connection just accepted: (the event of the one before, its own)."""
+        before, own = self._last, trio.Event()
+        self._last = own
+        return before, own
+
+
+#: How long a new connection's first request waits for the connections accepted before it.
+FIRST_REQUEST_WAIT = 0.05
+
+
 class TcpConnection:
     """One TCP connection: HTTP requests through the app, or one WebSocket. A task reads it
     and performs what it reads, in order. Its output is written by the server's flusher
     while the client takes it all at once; else a second task, its own, waits until it can
     write the rest. That task also writes what a hold let go, and closes the connection."""
 
-    def __init__(self, app: ASGIApp, flusher: Flusher, sock: socket_module.socket) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        flusher: Flusher,
+        sock: socket_module.socket,
+        turn: tuple[trio.Event | None, trio.Event] = (None, trio.Event()),
+    ) -> None:
+        self._turn_after, self._turn_done = turn
         self._app = app
         self._server: _LoopServer = app.server
         self._flusher = flusher
@@ -229,6 +258,7 @@ class TcpConnection:
         except Exception:
             logger.exception("a connection failed")
         finally:
+            self._turn_done.set()  # gone before its first request: the next need not wait
             self.abort()
 
     # -- reading ---------------------------------------------------------------------------------
@@ -237,6 +267,7 @@ class TcpConnection:
         sock = self._sock
         wire = self._wire
         ready = True  # a new connection's first request is most often there already
+        first = True  # its first request has not been handled yet
         # Over HTTP, waiting for a request is bounded: KEEP_ALIVE_TIMEOUT between requests,
         # REQUEST_TIMEOUT from a request's first bytes (a WebSocket's liveness is the pings').
         deadline = trio.current_time() + KEEP_ALIVE_TIMEOUT
@@ -261,6 +292,13 @@ class TcpConnection:
                 data = b""  # gone: as if it had closed its side
             events = wire.receive_data(data)
             if events:
+                if first:  # in the order the connections came (see Arrivals)
+                    first = False
+                    before = self._turn_after
+                    if before is not None and not before.is_set():
+                        with trio.move_on_after(FIRST_REQUEST_WAIT):
+                            await before.wait()
+                    self._turn_done.set()
                 await self._perform(events)
                 deadline = trio.current_time() + KEEP_ALIVE_TIMEOUT
                 since_request = False

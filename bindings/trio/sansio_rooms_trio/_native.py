@@ -33,7 +33,7 @@ import trio
 from trio import Event
 
 from ._asgi import ASGIApp
-from ._connection import Flusher, TcpConnection
+from ._connection import Arrivals, Flusher, TcpConnection
 
 __all__ = ["serve"]
 
@@ -136,10 +136,13 @@ async def _serve(
 ) -> None:
     connections: set[TcpConnection] = set()
     flusher = Flusher()
+    arrivals = Arrivals()
 
-    async def handle(sock: socket_module.socket) -> None:
+    async def handle(
+        sock: socket_module.socket, turn: tuple[trio.Event | None, trio.Event]
+    ) -> None:
         try:
-            connection = TcpConnection(app, flusher, sock)
+            connection = TcpConnection(app, flusher, sock, turn)
         except BaseException:
             sock.close()
             raise
@@ -160,7 +163,7 @@ async def _serve(
                 async with trio.open_nursery() as handlers:
                     handlers.start_soon(flusher.run)
                     accepting = trio.CancelScope()
-                    handlers.start_soon(_accept, accepting, handle, listeners, handlers)
+                    handlers.start_soon(_accept, accepting, handle, listeners, handlers, arrivals)
                     if handle_signals:
                         await handlers.start(_stop_on_signals, stop)
                     addresses = [listener.getsockname()[:2] for listener in listeners]
@@ -197,18 +200,22 @@ async def _listen(
     return sockets
 
 
+Handle = Callable[[socket_module.socket, tuple[trio.Event | None, trio.Event]], Awaitable[None]]
+
+
 async def _accept(
     scope: trio.CancelScope,
-    handle: Callable[[socket_module.socket], Awaitable[None]],
+    handle: Handle,
     listeners: list[socket_module.socket],
     nursery: trio.Nursery,
+    arrivals: Arrivals,
 ) -> None:
     """Accept connections until ``scope`` is cancelled, then close the listeners."""
     try:
         with scope:
             async with trio.open_nursery() as accepting:
                 for listener in listeners:
-                    accepting.start_soon(_accept_from, listener, handle, nursery)
+                    accepting.start_soon(_accept_from, listener, handle, nursery, arrivals)
     finally:
         for listener in listeners:
             trio.lowlevel.notify_closing(listener)
@@ -217,8 +224,9 @@ async def _accept(
 
 async def _accept_from(
     listener: socket_module.socket,
-    handle: Callable[[socket_module.socket], Awaitable[None]],
+    handle: Handle,
     nursery: trio.Nursery,
+    arrivals: Arrivals,
 ) -> None:
     """What trio.serve_listeners does with a listener: a task in ``nursery`` per connection
     (``handle`` closes it); errors of one client are ignored, a lack of file descriptors or
@@ -237,9 +245,8 @@ async def _accept_from(
             if error.errno in _IGNORED_ACCEPT_ERRNOS:
                 continue
             raise
-        nursery.start_soon(handle, sock)
-        # The connections' tasks start a scheduling batch apart, in the order they came (each
-        # reads its first request at once: a client's requests are taken in the order sent).
+        # A ticket in the order they came: their first requests are handled in that order.
+        nursery.start_soon(handle, sock, arrivals.ticket())
         await trio.lowlevel.checkpoint()
 
 
