@@ -177,14 +177,7 @@ class ASGIAppBase(abc.ABC):
         query = parse_query(scope.get("query_string", b""))
         if "sid" not in query:
             return None
-        origin: str | None = None
-        content_type: bytes | None = None
-        for name, value in scope.get("headers") or ():  # one pass for the two it needs
-            name = name.lower()
-            if name == b"origin":
-                origin = value.decode("latin-1")
-            elif name == b"content-type":
-                content_type = value
+        origin, content_type = _origin_and_content_type(scope)
         cors: list[tuple[str, str]] = []
         if origin is not None:
             request = request_from_scope(scope, server.trusted_proxies, query)
@@ -198,7 +191,7 @@ class ASGIAppBase(abc.ABC):
                 method=scope["method"],
                 query=query,
                 body=body,
-                content_type=None if content_type is None else content_type.decode("latin-1"),
+                content_type=content_type,
             )
         )
         return handle
@@ -330,7 +323,7 @@ class ASGIAppBase(abc.ABC):
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         server = self.server
         query = parse_query(scope.get("query_string", b""))
-        origin = _origin(scope)
+        origin, content_type = _origin_and_content_type(scope)
         opening = "sid" not in query
         method = scope["method"]
         request: HandshakeRequest | None = None
@@ -362,15 +355,13 @@ class ASGIAppBase(abc.ABC):
             size += len(chunk)
             # Past the limit, stop reading: what was read is enough to refuse it (413).
             more = message.get("more_body", False) and size <= limit
-        headers = dict(scope.get("headers") or [])
-        content_type = headers.get(b"content-type")
         pending = self._pending_response()
         http_request = HttpRequest(
             handle=pending,
             method=method,
             query=query,
             body=b"".join(chunks),
-            content_type=None if content_type is None else content_type.decode("latin-1"),
+            content_type=content_type,
         )
         server._receive_request(http_request, request if opening else None)
         if pending.response is None:  # a parked GET
@@ -402,12 +393,17 @@ def _route_path(scope: Scope) -> str:
     return path
 
 
-def _origin(scope: Scope) -> str | None:
+def _origin_and_content_type(scope: Scope) -> tuple[str | None, str | None]:
+    """The request's ``Origin`` and ``Content-Type``, in one pass over its headers."""
+    origin: str | None = None
+    content_type: str | None = None
     for name, value in scope.get("headers") or ():
-        if name.lower() == b"origin":
-            decoded: str = value.decode("latin-1")
-            return decoded
-    return None
+        name = name.lower()
+        if name == b"origin":
+            origin = value.decode("latin-1")
+        elif name == b"content-type":
+            content_type = value.decode("latin-1")
+    return origin, content_type
 
 
 def _forbidden(message: str) -> bytes:
