@@ -12,10 +12,15 @@ Ops, each timed on its own and reported in ns per unit:
 
 A delivery counts when a stub ``send(connection, payload)`` has been called for that socket:
 every implementation pays for handing each recipient its payload, and for finding the
-recipient's connection from its socket id, as a server must. For sansio-rooms the host loop is
-the one a binding runs: ``for sid in deliveries.recipients: send(connections[sid], payload)``;
-python-socketio's Manager maps each sid to its engine.io sid; Node's adapter looks up each
-socket (``nsp.sockets.get(id)``) and calls ``socket.client.writeToEngine``.
+recipient's connection, as a server must. sansio-rooms' engine is handed each socket's
+connection at connect as its route, and gives the recipients' routes with each broadcast: the
+host loop is ``for connection in deliveries.routes: send(connection, payload)``, as in the
+server machine. python-socketio's Manager maps each sid to its engine.io sid; Node's adapter
+looks up each socket (``nsp.sockets.get(id)``) and calls ``socket.client.writeToEngine``.
+Build and disconnect include, for every implementation, the server's own sid-to-socket
+bookkeeping: Node's ``nsp.sockets`` map is filled at connect and emptied at disconnect, as
+socket.io's ``Namespace`` and ``Socket._cleanup`` do, and makes each id from a counter as our
+id factory does; the connection objects are made beforehand, untimed, on both sides.
 
 The peers run in the same process (python-socketio) or a child process (node) that waits
 between rounds, in the same run: each round runs the whole workload on a fresh state for
@@ -106,8 +111,10 @@ def _build(nsp: Namespace, plan: list[tuple[str, ...]]) -> list[str]:
     sids = []
     connect = nsp.connect
     join = nsp.join
-    for rooms in plan:
-        sid = connect()[-1].sid  # type: ignore[union-attr]
+    for index, rooms in enumerate(plan):
+        # The server hands the engine each socket's index in its table of connections as
+        # the socket's route.
+        sid = connect(route=index)[-1].sid  # type: ignore[union-attr]
         sids.append(sid)
         for room in rooms:
             join(sid, room)
@@ -115,15 +122,15 @@ def _build(nsp: Namespace, plan: list[tuple[str, ...]]) -> list[str]:
 
 
 def _deliver(
-    nsp: Namespace, connections: dict[str, Connection], sink: Sink, repeats: int, **selection: Any
+    nsp: Namespace, connections: list[Connection], sink: Sink, repeats: int, **selection: Any
 ) -> int:
     emit = nsp.emit
     send = sink.send
     for _ in range(repeats):
         deliveries = emit(PAYLOAD, **selection)
         payload = deliveries.payload
-        for sid in deliveries.recipients:
-            send(connections[sid], payload)
+        for index in deliveries.routes:
+            send(connections[index], payload)
     return sink.count
 
 
@@ -138,8 +145,9 @@ def run_sansio_rooms(n: int, repeats: dict[str, int]) -> dict[str, float]:
     t0 = time.perf_counter_ns()
     sids = _build(nsp, plan)
     results["build"] = (time.perf_counter_ns() - t0) / build_units
-    # The server's side of each socket, made untimed like Node's fake sockets.
-    connections = {sid: Connection(sid) for sid in sids}
+    # The server's side of each socket, made untimed like Node's fake sockets, at the index
+    # each socket's route gives.
+    connections = [Connection(sid) for sid in sids]
 
     union_expected = len(nsp.members_of(UNION_ROOMS, except_="mid5"))
     cases: dict[str, tuple[dict[str, Any], int]] = {

@@ -6,6 +6,10 @@ order, as in Socket.IO), a ``dict[str, None]`` is about half the size of a set, 
 the garbage collector needs to scan, and ``dict.copy`` of a room is a memory copy. Every
 operation costs O(size of what it touches): a disconnect walks the rooms of that socket only.
 
+Beside them, the connected sockets in connection order, each with its *route*: the key its
+host gave at connect to find its connection (its id otherwise). A broadcast hands the host its
+recipients' routes with their ids, so that a server need not look each one up by id.
+
 The engine never reads a clock: calls that involve time take ``now`` (monotonic seconds) and
 ``next_deadline()`` says when to call ``advance(now)`` again.
 """
@@ -13,7 +17,7 @@ The engine never reads a clock: calls that involve time take ``now`` (monotonic 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any, Final
 
 from . import _events as ev
@@ -156,11 +160,16 @@ class Namespace:
         # a sixth of such a broadcast, host loop included), and marks it shared: the next
         # change makes a new dict first (copy on write), so that the view never changes. So a
         # burst of broadcasts to everyone costs one copy, or none; never more than before.
-        # Every change to _receiving goes through _receiving_to_change.
-        self._receiving: dict[str, None] = {}
+        # Every change to _receiving goes through _receiving_to_change. Values: routes.
+        self._receiving: dict[str, Any] = {}
         self._receiving_shared = False
         # Pending and disconnecting sockets: present in rooms, skipped by broadcasts.
         self._not_receiving: dict[str, SocketState] = {}
+        # ... and the routes of pending ones, which may join rooms before they receive
+        # (_receiving holds those of connected ones; a disconnecting socket may not join).
+        self._parked_routes: dict[str, Any] = {}
+        # Whether a connect ever gave a route (if not, every route is its socket's id).
+        self._routed = False
         self._disconnect_reasons: dict[str, tuple[str, bool]] = {}
 
     def __repr__(self) -> str:
@@ -229,13 +238,19 @@ class Namespace:
 
     # -- connect ---------------------------------------------------------------------------
 
-    def connect(self, sid: str | None = None, *, pending: bool = False) -> list[Output]:
+    def connect(
+        self, sid: str | None = None, *, pending: bool = False, route: Any = None
+    ) -> list[Output]:
         """Register a socket (id from the engine's factory unless given).
 
         Connected at once, unless ``pending``: then it may join rooms but receives nothing
         until ``accept`` (or goes away with ``refuse``), like a socket whose middlewares and
         connect handler are still running. The last output is :class:`Connected` when the
         socket is connected.
+
+        ``route``: any object the host wants handed back with each delivery to this socket
+        (``Deliveries.routes``), typically its connection or a key to it; the socket's id
+        when ``None``.
         """
         if sid is None:
             if pending:
@@ -245,11 +260,12 @@ class Namespace:
                     "a pending connect needs its id: connect(engine.id_factory(), pending=True)"
                 )
             sid = self.engine.id_factory()
-            # A host-supplied factory is held to the rules of a given id.
-            _check_sid(sid)
-            if not sid:
-                raise LocalProtocolError("the id factory returned an empty socket id")
-            if sid in self._rooms_of or sid in self._rooms:
+            # A host-supplied factory is held to the rules of a given id (one test here, the
+            # reason worked out only when it fails).
+            if type(sid) is not str or not sid or sid in self._rooms_of or sid in self._rooms:
+                _check_sid(sid)
+                if not sid:
+                    raise LocalProtocolError("the id factory returned an empty socket id")
                 raise DuplicateSocketError(
                     f"the id factory returned {sid!r}, already a socket or a room of {self.name!r}"
                 )
@@ -261,21 +277,37 @@ class Namespace:
                 raise DuplicateSocketError(f"socket {sid!r} is already in {self.name!r}")
             if sid in self._rooms:
                 raise DuplicateSocketError(f"{sid!r} is already a room of {self.name!r}")
-        joined: dict[Room, None] = {}
-        self._rooms_of[sid] = joined
+        if route is None:
+            route = sid
+        else:
+            self._routed = True
         if pending:
+            self._rooms_of[sid] = {}
             self._not_receiving[sid] = _PENDING
+            self._parked_routes[sid] = route
             return []
-        return self._accept(sid, joined)
+        if self.engine.notices:
+            joined: dict[Room, None] = {}
+            self._rooms_of[sid] = joined
+            return self._accept(sid, joined, route)
+        # _accept's work without notices, done here (the calls were a sixth of a connect):
+        # the socket is in its id room from the start, and that room cannot exist yet.
+        self._rooms_of[sid] = {sid: None}
+        if self._receiving_shared:
+            self._receiving = self._receiving.copy()
+            self._receiving_shared = False
+        self._receiving[sid] = route
+        self._rooms[sid] = {sid: None}
+        return [make_connected(self.name, sid)]
 
     def accept(self, sid: str) -> list[Output]:
         """A pending socket is now connected: it joins its id room and receives."""
         next_state(self.state_of(sid), _ACCEPT, sid)
         del self._not_receiving[sid]
-        return self._accept(sid, self._rooms_of[sid])
+        return self._accept(sid, self._rooms_of[sid], self._parked_routes.pop(sid))
 
-    def _accept(self, sid: str, joined: dict[Room, None]) -> list[Output]:
-        self._receiving_to_change()[sid] = None
+    def _accept(self, sid: str, joined: dict[Room, None], route: Any) -> list[Output]:
+        self._receiving_to_change()[sid] = route
         # A pending socket may already have joined its own id room: no second join notice.
         if sid in joined:
             return [make_connected(self.name, sid)]
@@ -305,29 +337,30 @@ class Namespace:
         state = self._not_receiving.get(sid)
         if state is not None:
             next_state(state, _JOIN, sid)
-        if type(rooms) is str and rooms not in self._rooms_of:
-            # The one-room case, as cheap as it can be: with no notices to make, _add's work
-            # is done here rather than called (the call cost a tenth of the core benchmark's
-            # build, the same again in _accept).
+        if type(rooms) is str and not self.engine.notices:
+            # The one-room case, as cheap as it can be: _add's work done here rather than
+            # called (the call cost a tenth of the core benchmark's build, the same again in
+            # _accept), and no look-up in the index of sockets for a room that exists, the
+            # common case: an existing room is a socket's id room (which the general path
+            # below refuses to anyone else) only if its one member has the room's name.
             if rooms in joined:
                 return []
-            if not self.engine.notices:
-                joined[rooms] = None
-                members = self._rooms.get(rooms)
-                if members is None:
+            members = self._rooms.get(rooms)
+            if members is None:
+                if rooms not in self._rooms_of:
+                    joined[rooms] = None
                     self._rooms[rooms] = {sid: None}
-                else:
-                    members[sid] = None
+                    return []
+            elif len(members) != 1 or rooms not in members:
+                joined[rooms] = None
+                members[sid] = None
                 return []
-            outputs: list[Output] = []
-            self._add(sid, joined, rooms, outputs)
-            return outputs
         names = normalize_rooms(rooms)
         rooms_of = self._rooms_of
         for room in names:
             if room in rooms_of and room != sid:
                 raise LocalProtocolError(f"socket {sid!r} cannot join the id room of {room!r}")
-        outputs = []
+        outputs: list[Output] = []
         for room in names:
             if room not in joined:
                 self._add(sid, joined, room, outputs)
@@ -403,6 +436,7 @@ class Namespace:
             nsp=self.name,
             payload=payload,
             recipients=recipients.keys(),
+            routes=self._routes(recipients, rooms is None and sids is None),
             volatile=volatile,
             compress=compress,
             local=local,
@@ -438,6 +472,7 @@ class Namespace:
             nsp=self.name,
             payload=payload,
             recipients=recipients.keys(),
+            routes=self._routes(recipients, rooms is None and sids is None),
             volatile=volatile,
             compress=compress,
             local=local,
@@ -464,7 +499,7 @@ class Namespace:
         except_: Iterable[Room] | Room,
         sids: Iterable[str] | None,
         sender: str | None,
-    ) -> dict[str, None]:
+    ) -> dict[str, Any]:
         if sender is not None and _check_sid(sender) not in self._rooms_of:
             raise self._unknown(sender)
         room_map = self._rooms
@@ -502,7 +537,17 @@ class Namespace:
             result.pop(sender, None)
         return result
 
-    def _receiving_to_change(self) -> dict[str, None]:
+    def _routes(self, recipients: dict[str, Any], from_receiving: bool) -> Collection[Any]:
+        """The routes of ``recipients``, in order: the values of a selection made from
+        ``_receiving`` (everyone, maybe filtered), else found there one by one."""
+        if from_receiving:
+            return recipients.values()
+        if not self._routed:
+            return recipients.keys()
+        receiving = self._receiving
+        return [receiving[sid] for sid in recipients]
+
+    def _receiving_to_change(self) -> dict[str, Any]:
         """``_receiving``, ready to change: a new copy if a broadcast holds the current one."""
         if self._receiving_shared:
             self._receiving = self._receiving.copy()
@@ -545,16 +590,31 @@ class Namespace:
         # Connected (legal whatever the reason, so no transition to look up): what
         # begin_disconnect then finish_disconnect would do and return, in one pass. The
         # socket never sits in _not_receiving, as nothing can run between the two.
-        del self._receiving_to_change()[sid]
-        outputs: list[Output] = [make_socket_disconnecting(self.name, sid, reason, False)]
-        self._remove(sid, self._rooms_of.pop(sid), outputs)
-        outputs.append(make_socket_disconnected(self.name, sid, reason))
+        if self._receiving_shared:
+            self._receiving = self._receiving.copy()
+            self._receiving_shared = False
+        del self._receiving[sid]
+        name = self.name
+        outputs: list[Output] = [make_socket_disconnecting(name, sid, reason, False)]
+        if self.engine.notices:
+            self._remove(sid, self._rooms_of.pop(sid), outputs)
+        else:
+            # _remove's work without notices, done here (the call was a tenth of the cost).
+            room_map = self._rooms
+            for room in self._rooms_of.pop(sid):
+                members = room_map[room]
+                del members[sid]
+                if not members:
+                    del room_map[room]
+        outputs.append(make_socket_disconnected(name, sid, reason))
         return outputs
 
     def _forget(self, sid: str, outputs: list[Output]) -> list[Output]:
         self._remove(sid, self._rooms_of.pop(sid), outputs)
-        # Only pending and disconnecting sockets are forgotten: never one in _receiving.
+        # Only pending and disconnecting sockets are forgotten: never one in _receiving. A
+        # pending one has a parked route; a disconnecting one does not.
         del self._not_receiving[sid]
+        self._parked_routes.pop(sid, None)
         return outputs
 
     # -- bulk operations -------------------------------------------------------------------
@@ -635,7 +695,7 @@ class Namespace:
         )
 
 
-def _discard(result: dict[str, None], drop: dict[str, Any]) -> dict[str, None]:
+def _discard(result: dict[str, Any], drop: dict[str, Any]) -> dict[str, Any]:
     """Remove the keys of ``drop`` from ``result``, walking the smaller of the two."""
     if not drop:
         return result
@@ -644,7 +704,7 @@ def _discard(result: dict[str, None], drop: dict[str, Any]) -> dict[str, None]:
         for sid in drop:
             pop(sid, None)
         return result
-    return {sid: None for sid in result if sid not in drop}
+    return {sid: route for sid, route in result.items() if sid not in drop}
 
 
 # -- dispatch of event values (RoomEngine.handle) ---------------------------------------------

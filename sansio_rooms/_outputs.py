@@ -40,17 +40,32 @@ class Deliveries:
     A host on a hot path should loop over ``recipients`` and use ``payload`` directly: it
     avoids building a tuple per recipient.
 
+    ``routes`` holds, in the same order, each recipient's route: the object its host gave at
+    connect (``Namespace.connect(route=...)``), its id otherwise. A server that passes its
+    connection objects there loops over ``routes`` and finds no recipient by id. Routes are
+    the host's own objects: they take no part in equality or the repr.
+
     ``volatile``, ``compress`` and ``local`` are the emit's flags, carried for the transport
     (volatile: may be dropped where the transport is not writable; compress: a hint;
     local: not to be published to a cluster). ``ack_id`` is set when the emit expects an
     acknowledgement from each recipient.
     """
 
-    __slots__ = ("ack_id", "compress", "local", "nsp", "payload", "recipients", "volatile")
+    __slots__ = (
+        "ack_id",
+        "compress",
+        "local",
+        "nsp",
+        "payload",
+        "recipients",
+        "routes",
+        "volatile",
+    )
 
     nsp: str
     payload: Any
     recipients: Collection[str]
+    routes: Collection[Any]
     volatile: bool
     compress: bool
     local: bool
@@ -62,6 +77,7 @@ class Deliveries:
         nsp: str,
         payload: Any,
         recipients: Collection[str],
+        routes: Collection[Any] | None = None,
         volatile: bool = False,
         compress: bool = True,
         local: bool = False,
@@ -71,6 +87,7 @@ class Deliveries:
         setattr_(self, "nsp", nsp)
         setattr_(self, "payload", payload)
         setattr_(self, "recipients", recipients)
+        setattr_(self, "routes", recipients if routes is None else routes)
         setattr_(self, "volatile", volatile)
         setattr_(self, "compress", compress)
         setattr_(self, "local", local)

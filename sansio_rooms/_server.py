@@ -327,7 +327,7 @@ class ServerMachine:
             self.created_namespaces.add(nsp)
         namespace = self.engine.namespace(nsp)
         sid = self.engine.id_factory()
-        namespace.connect(sid, pending=True)
+        namespace.connect(sid, pending=True, route=client)
         client.sockets[nsp] = sid
         self._routes[nsp][sid] = client
         return [
@@ -437,7 +437,7 @@ class ServerMachine:
         deliveries = self._namespace(nsp).emit(
             None, rooms=rooms, except_=except_, sids=sids, sender=sender
         )
-        return self._transmit(nsp, deliveries.recipients, messages, volatile, compress)
+        return self._transmit(deliveries.routes, messages, volatile, compress)
 
     def emit_with_ack(
         self,
@@ -484,7 +484,7 @@ class ServerMachine:
             self.engine.acks.forget(deliveries.ack_id)
             self._whole_responses.discard(deliveries.ack_id)
             raise
-        result = self._transmit(nsp, deliveries.recipients, messages, volatile, compress)
+        result = self._transmit(deliveries.routes, messages, volatile, compress)
         # The Deliveries first: it tells the host the ack id (and the recipients) before an
         # AckCompleted can appear, which it does at once when nobody was selected.
         return [deliveries, *result, *self._acks_done(outputs[1:])]
@@ -505,14 +505,13 @@ class ServerMachine:
 
     def _transmit(
         self,
-        nsp: str,
-        recipients: Iterable[str],
+        clients: Iterable[_Client],
         messages: Sequence[str | bytes],
         volatile: bool,
         compress: bool,
     ) -> list[ServerOutput]:
-        routes = self._routes[nsp]
-        eio_sids = [routes[sid].eio_sid for sid in recipients]
+        # Each socket's route in the engine is its client (see _on_connect).
+        eio_sids = [client.eio_sid for client in clients]
         if not eio_sids:
             return []
         return list(self.eio.broadcast(eio_sids, messages, volatile=volatile, compress=compress))

@@ -66,10 +66,27 @@ def state_of(engine: RoomEngine) -> dict[str, dict[str, object]]:
 def apply(engine: RoomEngine, event: Event) -> list[Output]:
     """``engine.handle(event)``, except that a join of one room is made as a host makes it,
     ``join(sid, room)`` with the bare name: the event values hold a tuple of rooms, which
-    never takes the one-room path."""
+    never takes the one-room path. A connect with a given id passes a route, as a server
+    does: ``route_of(nsp, sid)``."""
     if type(event) is Join and len(event.rooms) == 1:
         return engine.namespace(event.nsp).join(event.sid, event.rooms[0])
+    if type(event) is Connect and type(event.sid) is str:
+        namespace = engine.namespace(event.nsp)
+        return namespace.connect(
+            event.sid, pending=event.pending, route=route_of(namespace.name, event.sid)
+        )
     return engine.handle(event)
+
+
+def route_of(nsp: str, sid: str) -> tuple[str, str, str]:
+    """The route ``apply`` gives a socket it connects with a given id (a socket whose id the
+    engine's factory made has its id as its route)."""
+    return ("route", nsp, sid)
+
+
+def routes_expected(deliveries: Deliveries, given: set[tuple[str, str]]) -> list[object]:
+    nsp = deliveries.nsp
+    return [route_of(nsp, sid) if (nsp, sid) in given else sid for sid in deliveries.recipients]
 
 
 def test_the_state_read_here_is_the_models() -> None:
@@ -107,6 +124,7 @@ BUSY_SEQUENCES = st.lists(
 def test_without_notices_the_engine_follows_the_model(sequence: list[Event]) -> None:
     engine, model = RoomEngine(), ReferenceModel()
     held: list[tuple[Deliveries, tuple[str, ...]]] = []
+    given: set[tuple[str, str]] = set()  # sockets connected with a given id, so a route
     for event in sequence:
         before = state_of(engine)
         try:
@@ -120,12 +138,17 @@ def test_without_notices_the_engine_follows_the_model(sequence: list[Event]) -> 
         else:
             outputs = apply(engine, event)
             assert outputs == without_notices(expected), event
+            if type(event) is Connect and type(event.sid) is str:
+                given.add((engine.namespace(event.nsp).name, event.sid))
             held += [(out, tuple(out.recipients)) for out in outputs if type(out) is Deliveries]
         assert state_of(engine) == model.snapshot(), event
-        # Deliveries are values: what a broadcast was handed never changes afterwards.
+        # Deliveries are values: what a broadcast was handed never changes afterwards, and
+        # its routes are its recipients' routes, in the same order.
         assert [tuple(deliveries.recipients) for deliveries, _ in held] == [
             recipients for _, recipients in held
         ]
+        for deliveries, _ in held:
+            assert list(deliveries.routes) == routes_expected(deliveries, given), event
 
 
 def test_a_broadcast_to_everyone_keeps_its_recipients() -> None:
@@ -204,3 +227,56 @@ def test_the_positional_constructors_make_what_the_classes_make(made: Any, by_cl
     assert attrs.asdict(made) == attrs.asdict(by_class)
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         made.nsp = "/other"
+
+
+def test_every_selection_hands_out_the_routes_of_its_recipients() -> None:
+    engine = RoomEngine()
+    nsp = engine.namespace()
+    route = {sid: object() for sid in ("a", "b", "c", "d")}
+    for sid in ("a", "b", "c"):
+        nsp.connect(sid, route=route[sid])
+        nsp.join(sid, "all3")
+    nsp.connect("d", pending=True, route=route["d"])
+    nsp.join("d", ["all3", "pending"])  # several rooms: the general path
+    nsp.join("a", ["ab", "a-only"])
+    nsp.join("b", "ab")
+    nsp.connect("e")  # no route: its id
+    for sid in ("c", "d", "e"):
+        nsp.join(sid, "cde")
+
+    def routes(**selection: Any) -> list[object]:
+        deliveries = nsp.emit("x", **selection)
+        assert len(deliveries.routes) == len(deliveries.recipients)
+        return list(deliveries.routes)
+
+    assert routes() == [route["a"], route["b"], route["c"], "e"]
+    assert routes(rooms="all3") == [route["a"], route["b"], route["c"]]
+    assert routes(rooms=["ab", "all3"]) == [route["a"], route["b"], route["c"]]
+    assert routes(sids=["c", "e", "d", "zz"]) == [route["c"], "e"]
+    # except_ bigger than the selection, then smaller: both ways of discarding.
+    assert routes(rooms="a-only", except_="all3") == []
+    assert routes(rooms="all3", except_="a-only") == [route["b"], route["c"]]
+    assert routes(rooms=["ab"], except_=["all3", "ab", "e"]) == []
+    assert routes(rooms="ab", except_="cde") == [route["a"], route["b"]]
+    assert routes(rooms=["ab", "e"], except_="a-only") == [route["b"], "e"]
+    assert routes(except_="ab") == [route["c"], "e"]
+    assert routes(sender="a") == [route["b"], route["c"], "e"]
+    everyone = nsp.emit("x")
+    nsp.accept("d")  # the copy on write keeps the routes of the view handed out
+    assert list(everyone.routes) == [route["a"], route["b"], route["c"], "e"]
+    assert routes(rooms="pending") == [route["d"]]
+    assert routes(rooms="d") == [route["d"]]
+    nsp.begin_disconnect("b")
+    assert routes(rooms="all3") == [route["a"], route["c"], route["d"]]
+    nsp.finish_disconnect("b")
+    nsp.connect("b")
+    assert routes(rooms="b") == ["b"]
+    (done,) = nsp.emit_with_ack("x", now=0.0, timeout=1.0, rooms="ab")
+    assert isinstance(done, Deliveries) and list(done.routes) == [route["a"]]
+
+
+def test_deliveries_made_by_hand_route_to_their_recipients() -> None:
+    deliveries = Deliveries(nsp="/", payload=1, recipients=("a", "b"))
+    assert deliveries.routes == ("a", "b")
+    routed = Deliveries(nsp="/", payload=1, recipients=("a",), routes=(object(),))
+    assert routed == Deliveries(nsp="/", payload=1, recipients=("a",))

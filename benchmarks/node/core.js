@@ -104,12 +104,14 @@ class FakeSocket {
   }
 }
 
-function makeNamespace(ids) {
-  const sockets = new Map();
-  for (const id of ids) sockets.set(id, new FakeSocket(id));
+// The namespace starts empty: build adds each socket to nsp.sockets as socket.io's
+// Namespace._doConnect does, and disconnect removes it as Socket._cleanup does (nsp._remove),
+// the bookkeeping sansio-rooms' engine does in connect and disconnect. The fake sockets
+// themselves are made beforehand, untimed, like the Python side's connection objects.
+function makeNamespace() {
   return {
     name: "/",
-    sockets,
+    sockets: new Map(),
     _ids: 0,
     server: {
       // Same output shape as socket.io-parser's Encoder for a non-binary packet: one string.
@@ -126,14 +128,17 @@ function makeNamespace(ids) {
   };
 }
 
-// Id and room-name strings are made before timing. The one-element Set passed to each
+// Room-name strings are made before timing; each socket id is made in the timed loop from a
+// counter, as the Python side's id factory makes "s<i>". The one-element Set passed to each
 // addAll is made in the timed loop, as socket.io's Socket.join / connect path does.
 function makePlan(n) {
   const ids = new Array(n);
+  const sockets = new Array(n);
   const joins = new Array(n);
   let joinCount = 0;
   for (let i = 0; i < n; i++) {
     ids[i] = `s${i}`;
+    sockets[i] = new FakeSocket(ids[i]);
     const rooms = [];
     if (i < BIG_SIZE) rooms.push("big");
     rooms.push(`mid${i % MID_ROOMS}`);
@@ -141,14 +146,16 @@ function makePlan(n) {
     joins[i] = rooms;
     joinCount += rooms.length;
   }
-  return { ids, joins, units: n + joinCount };
+  return { ids, sockets, joins, units: n + joinCount };
 }
 
 function build(adapter, plan) {
-  const { ids, joins } = plan;
-  for (let i = 0; i < ids.length; i++) {
-    const id = ids[i];
-    adapter.addAll(id, new Set([id])); // connect: join its own id room
+  const { sockets, joins } = plan;
+  const nspSockets = adapter.nsp.sockets;
+  for (let i = 0; i < joins.length; i++) {
+    const id = `s${i}`;
+    nspSockets.set(id, sockets[i]); // connect: the namespace's sid -> socket map
+    adapter.addAll(id, new Set([id])); // and its own id room
     const rooms = joins[i];
     for (let j = 0; j < rooms.length; j++) adapter.addAll(id, new Set([rooms[j]]));
   }
@@ -163,7 +170,12 @@ function emitMany(adapter, opts, repeats) {
 }
 
 function disconnectRange(adapter, ids, from, count) {
-  for (let i = from; i < from + count; i++) adapter.delAll(ids[i]);
+  const nspSockets = adapter.nsp.sockets;
+  for (let i = from; i < from + count; i++) {
+    const id = ids[i];
+    adapter.delAll(id); // Socket._cleanup: leaveAll, then nsp._remove
+    nspSockets.delete(id);
+  }
 }
 
 function check(what, got, want) {
@@ -192,10 +204,10 @@ function timed(fn) {
 function runRound(opts, plan) {
   const { n } = opts;
   const results = {};
-  const nsp = makeNamespace(plan.ids);
+  const nsp = makeNamespace();
   const adapter = new Adapter(nsp);
   results.build = timed(() => build(adapter, plan)) / plan.units;
-  if (adapter.sids.size !== n) throw new Error("build: wrong socket count");
+  if (adapter.sids.size !== n || nsp.sockets.size !== n) throw new Error("build: wrong socket count");
 
   // 2. room: "big" from s0, sender excluded.
   {
@@ -244,7 +256,9 @@ function runRound(opts, plan) {
     const count = opts.disconnectCount;
     const ns = timed(() => disconnectRange(adapter, plan.ids, DISCONNECT_FROM, count));
     results.disconnect = ns / count;
-    if (adapter.sids.size !== n - count) throw new Error("disconnect: wrong socket count");
+    if (adapter.sids.size !== n - count || adapter.nsp.sockets.size !== n - count) {
+      throw new Error("disconnect: wrong socket count");
+    }
     for (let i = DISCONNECT_FROM; i < DISCONNECT_FROM + count; i++) {
       if (adapter.rooms.has(plan.ids[i])) throw new Error("disconnect: id room left behind");
     }
@@ -258,7 +272,7 @@ function main() {
 
   // Warm-up: a whole build and disconnect pass on a throw-away adapter.
   {
-    const warm = new Adapter(makeNamespace(plan.ids));
+    const warm = new Adapter(makeNamespace());
     build(warm, plan);
     disconnectRange(warm, plan.ids, DISCONNECT_FROM, opts.disconnectCount);
   }
