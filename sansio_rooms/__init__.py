@@ -118,6 +118,11 @@ from ._outputs import RoomJoined as RoomJoined
 from ._outputs import RoomLeft as RoomLeft
 from ._outputs import SocketDisconnected as SocketDisconnected
 from ._outputs import SocketDisconnecting as SocketDisconnecting
+from ._recovery import RECOVERABLE_DISCONNECT_REASONS as RECOVERABLE_DISCONNECT_REASONS
+from ._recovery import ConnectionStateRecovery as ConnectionStateRecovery
+from ._recovery import RecoverySession as RecoverySession
+from ._recovery import RecoveryStore as RecoveryStore
+from ._recovery import RestoredSession as RestoredSession
 from ._requests import HandshakeRequest as HandshakeRequest
 from ._requests import OriginPolicy as OriginPolicy
 from ._requests import TrustedProxies as TrustedProxies
@@ -148,6 +153,7 @@ __all__ = [
     "MAX_ACK_ID",
     "NO_LIFESPAN",
     "RECORD_SEPARATOR",
+    "RECOVERABLE_DISCONNECT_REASONS",
     "RESERVED_EVENTS",
     "SESSION_TRANSITIONS",
     "TRANSITIONS",
@@ -177,6 +183,7 @@ __all__ = [
     "ConnectRequest",
     "Connected",
     "ConnectionRefusedError",
+    "ConnectionStateRecovery",
     "Deliveries",
     "Disconnect",
     "DisconnectSockets",
@@ -217,6 +224,8 @@ __all__ = [
     "PendingResponse",
     "PreparedFrame",
     "Publish",
+    "RecoverySession",
+    "RecoveryStore",
     "Refuse",
     "RemoteProtocolError",
     "RemoteSocket",
@@ -224,6 +233,7 @@ __all__ = [
     "RequestType",
     "RespError",
     "RespParser",
+    "RestoredSession",
     "Room",
     "RoomCreated",
     "RoomDeleted",

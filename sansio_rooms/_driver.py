@@ -536,6 +536,9 @@ class Socket:
         self.handshake = Handshake.of(request, auth, server._wall_time())
         self.data: dict[str, Any] = {}
         self.connected = False
+        #: True when the client took its previous session back (connection state recovery:
+        #: the same id, its rooms and data, the events it missed delivered).
+        self.recovered = False
         # Incoming-packet middleware (``use``), in order.
         self._packet_middleware: list[Callable[..., Any]] = []
         # Emits made while the connect handler runs (the socket is pending): sent right after
@@ -866,6 +869,17 @@ class ServerDriver(TransportDriver, ClusterDriving, SidMethods):
     def _on_connect_request(self, output: sio.ConnectRequest) -> None:
         request = self._requests[output.eio_sid]
         socket = Socket(self, output.nsp, output.sid, output.eio_sid, output.auth, request)
+        if output.recovered:
+            socket.recovered = True
+            if output.data is not None:
+                socket.data = output.data
+        elif output.recovery_failure is not None:
+            logger.info(
+                "connection state recovery of a client in %s failed: %s (new socket %s)",
+                output.nsp,
+                output.recovery_failure,
+                output.sid,
+            )
         self._sockets[(output.nsp, output.sid)] = socket
         self._connecting.setdefault(output.eio_sid, set()).add(socket)
         self._spawn_for(socket, self._run_connect(socket))
@@ -922,8 +936,10 @@ class ServerDriver(TransportDriver, ClusterDriving, SidMethods):
             handlers.adopt(nsp, parent)
             self._cluster_namespace(nsp)
         step = "a middleware"
+        recovery = self.machine.recovery
+        skip = socket.recovered and recovery is not None and recovery.options.skip_middlewares
         try:
-            for middleware in handlers.middleware(nsp):
+            for middleware in () if skip else handlers.middleware(nsp):
                 if await _call(middleware, socket) is False:
                     return ("Not authorized", None)
             handler = handlers.get(nsp, "connect")
@@ -1123,7 +1139,11 @@ class ServerDriver(TransportDriver, ClusterDriving, SidMethods):
                     )
             if event == "disconnecting" and finish:
                 self._sockets.pop((socket.nsp, socket.sid), None)
-                self._run(self.machine.finish_disconnect(socket.nsp, socket.sid))
+                self._run(
+                    self.machine.finish_disconnect(
+                        socket.nsp, socket.sid, data=socket.data, now=self.now()
+                    )
+                )
         if finish:  # after the last handler: a child's handlers are its parent's
             self._drop_child_if_empty(socket.nsp)
 
@@ -1194,6 +1214,8 @@ class ServerDriver(TransportDriver, ClusterDriving, SidMethods):
                 sender=selection.sender,
                 volatile=selection.volatile_flag,
                 compress=selection.compress_flag,
+                # A kept broadcast's time (connection state recovery); else not needed.
+                now=None if self.machine.recovery is None else self.now(),
             )
         )
 

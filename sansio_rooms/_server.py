@@ -43,8 +43,14 @@ from ._errors import (
     RemoteProtocolError,
     UnknownSocketError,
 )
-from ._names import Room, normalize_namespace
-from ._outputs import AckCompleted, Deliveries, Output
+from ._names import Room, normalize_namespace, normalize_rooms
+from ._outputs import AckCompleted, Deliveries, Output, SocketDisconnected
+from ._recovery import (
+    RECOVERABLE_DISCONNECT_REASONS,
+    ConnectionStateRecovery,
+    RecoveryStore,
+    RestoredSession,
+)
 from ._socketio import SioDecoder, SioPacket, SioPacketType, encode_sio_packet
 from ._state import SocketState
 
@@ -70,12 +76,20 @@ SERVER_SHUTTING_DOWN: Final = "server shutting down"
 class ConnectRequest:
     """A client asks to connect socket ``sid`` to namespace ``nsp`` with ``auth`` (the
     CONNECT payload, ``{}`` when absent). The socket is *pending*: answer with
-    :meth:`ServerMachine.accept` or :meth:`ServerMachine.refuse`."""
+    :meth:`ServerMachine.accept` or :meth:`ServerMachine.refuse`.
+
+    With connection state recovery on: ``recovered`` is true when the client took its
+    session back (``sid`` is its old id, it is in its old rooms again, the events it missed
+    have been sent, and ``data`` is what the socket's data was); ``recovery_failure`` says
+    why a client that asked for its session did not get it (a new one was opened)."""
 
     nsp: str
     sid: str
     eio_sid: str
     auth: Any
+    recovered: bool = False
+    data: Any = None
+    recovery_failure: str | None = None
 
 
 @final
@@ -136,7 +150,8 @@ class ServerMachine:
     """A Socket.IO v5 server without I/O. Namespaces must be registered (``"/"`` is).
 
     Options: ``connect_timeout`` (seconds a client has to connect a namespace, 45),
-    ``max_attachments`` per binary packet (10), and the Engine.IO options of
+    ``max_attachments`` per binary packet (10), ``connection_state_recovery`` (a
+    :class:`ConnectionStateRecovery`; off by default, as in Node), and the Engine.IO options of
     :class:`EngineIOServer` (``ping_interval``, ``ping_timeout``, ``max_payload``,
     ``upgrade_timeout``, ``max_buffered_packets``, ``transports``, ...).
     """
@@ -148,6 +163,7 @@ class ServerMachine:
         namespaces: Iterable[str] = ("/",),
         connect_timeout: float = 45.0,
         max_attachments: int = 10,
+        connection_state_recovery: ConnectionStateRecovery | None = None,
         **engineio_options: Any,
     ) -> None:
         self.engine = RoomEngine() if engine is None else engine
@@ -159,6 +175,20 @@ class ServerMachine:
         self._routes: dict[str, dict[str, _Client]] = {}  # namespace -> socket id -> client
         self._connect_timers: list[tuple[float, str]] = []
         self._whole_responses: set[int] = set()  # acks answered with all their arguments
+        if connection_state_recovery is not None and not isinstance(
+            connection_state_recovery, ConnectionStateRecovery
+        ):
+            raise LocalProtocolError(
+                "connection_state_recovery must be a ConnectionStateRecovery or None, not "
+                f"{connection_state_recovery!r}"
+            )
+        #: Connection state recovery's store, ``None`` when it is off.
+        self.recovery = (
+            None if connection_state_recovery is None else RecoveryStore(connection_state_recovery)
+        )
+        self._pids: dict[str, dict[str, str]] = {}  # namespace -> socket id -> private id
+        self._sweep_at: float | None = None  # when the recovery store is next swept
+        self._now = 0.0  # the latest time passed in (a broadcast's time, when not given)
         #: When true, a CONNECT to an unknown namespace creates it (listed in
         #: :attr:`created_namespaces`) and the application decides whether to admit the
         #: socket (dynamic namespaces); otherwise the client gets "Invalid namespace".
@@ -173,6 +203,7 @@ class ServerMachine:
         """Accept connections to ``name`` from now on; returns the normalised name."""
         name = normalize_namespace(name)
         self._routes.setdefault(name, {})
+        self._pids.setdefault(name, {})
         self.engine.namespace(name)
         self.created_namespaces.discard(name)
         return name
@@ -186,6 +217,7 @@ class ServerMachine:
             raise InvalidStateError(f"namespace {name!r} still has sockets")
         self.engine.remove_namespace(name)
         self._routes.pop(name, None)
+        self._pids.pop(name, None)
         self.created_namespaces.discard(name)
 
     def namespaces(self) -> tuple[str, ...]:
@@ -231,6 +263,9 @@ class ServerMachine:
             best = acks
         if timers and (best is None or timers[0][0] < best):
             best = timers[0][0]
+        sweep = self._sweep_at
+        if sweep is not None and (best is None or sweep < best):
+            best = sweep
         return best
 
     def _stale_connect_timer(self, when: float, eio_sid: str) -> bool:
@@ -248,10 +283,27 @@ class ServerMachine:
                     self._clients[eio_sid], FORCED_SERVER_CLOSE, "no namespace connected", now
                 )
         outputs += self._acks_done(self.engine.advance(now))
+        if self._sweep_at is not None and self._sweep_at <= now:
+            self._sweep(now)
         return outputs
+
+    def _sweep(self, now: float) -> None:
+        """Forget the recovery store's expired packets and sessions; sweep again later while
+        it holds any."""
+        recovery = self.recovery
+        assert recovery is not None
+        recovery.expire(now)
+        self._sweep_at = now + recovery.sweep_interval if recovery.holds_anything() else None
+
+    def _swept_later(self, now: float) -> None:
+        """Something went into the recovery store: make sure a sweep is due."""
+        if self._sweep_at is None:
+            assert self.recovery is not None
+            self._sweep_at = now + self.recovery.sweep_interval
 
     def _up(self, outputs: list[Any], now: float) -> list[ServerOutput]:
         """Pass transport outputs through, act on the session events."""
+        self._now = now
         result: list[ServerOutput] = []
         for output in outputs:
             kind = type(output)
@@ -326,6 +378,8 @@ class ServerMachine:
             self.add_namespace(nsp)
             self.created_namespaces.add(nsp)
         namespace = self.engine.namespace(nsp)
+        if self.recovery is not None:
+            return self._on_connect_recovering(client, nsp, auth)
         sid = self.engine.id_factory()
         namespace.connect(sid, pending=True, route=client)
         client.sockets[nsp] = sid
@@ -335,6 +389,44 @@ class ServerMachine:
                 nsp=nsp, sid=sid, eio_sid=client.eio_sid, auth={} if auth is None else auth
             )
         ]
+
+    def _on_connect_recovering(self, client: _Client, nsp: str, auth: Any) -> list[ServerOutput]:
+        """A CONNECT with recovery on: the session its auth names comes back if it can (its
+        id, rooms and data, and the packets it missed, sent before the CONNECT reply);
+        otherwise the socket is new, with a new private id."""
+        assert self.recovery is not None
+        namespace = self.engine.namespace(nsp)
+        restored = self.recovery.restore(nsp, auth, self._now)
+        outputs: list[ServerOutput] = []
+        if isinstance(restored, RestoredSession):
+            session = restored.session
+            sid, pid = session.sid, session.pid
+            namespace.connect(sid, pending=True, route=client)
+            # Its rooms again (its id room among them), except a room that has become
+            # another socket's id room meanwhile.
+            rooms = [
+                room for room in session.rooms if room == sid or not namespace.has_socket(room)
+            ]
+            namespace.join(sid, rooms)
+            for messages in restored.missed:
+                outputs += self.eio.send(client.eio_sid, messages)
+        else:
+            sid, pid = self.engine.id_factory(), self.engine.id_factory()
+            namespace.connect(sid, pending=True, route=client)
+        client.sockets[nsp] = sid
+        self._routes[nsp][sid] = client
+        self._pids[nsp][sid] = pid
+        request = ConnectRequest(
+            nsp=nsp,
+            sid=sid,
+            eio_sid=client.eio_sid,
+            auth={} if auth is None else auth,
+            recovered=isinstance(restored, RestoredSession),
+            data=restored.session.data if isinstance(restored, RestoredSession) else None,
+            recovery_failure=restored if isinstance(restored, str) else None,
+        )
+        outputs.append(request)
+        return outputs
 
     def _on_session_closed(self, eio_sid: str, reason: str) -> list[ServerOutput]:
         client = self._clients.pop(eio_sid, None)
@@ -380,6 +472,7 @@ class ServerMachine:
         return self._up(self.eio.close(eio_sid, now, reason, description), now)
 
     def _forget_socket(self, nsp: str, sid: str) -> None:
+        self._pids[nsp].pop(sid, None)
         client = self._routes[nsp].pop(sid)
         if client.sockets.get(nsp) == sid:  # a pending socket refused
             del client.sockets[nsp]
@@ -394,7 +487,11 @@ class ServerMachine:
             return []
         outputs: list[ServerOutput] = list(self.engine.namespace(nsp).accept(sid))
         client.connect_deadline = None
-        sent = self._send(client, SioPacket(type=_CONNECT, nsp=nsp, data={"sid": sid}))
+        reply = {"sid": sid}
+        pid = self._pids[nsp].get(sid)
+        if pid is not None:
+            reply["pid"] = pid
+        sent = self._send(client, SioPacket(type=_CONNECT, nsp=nsp, data=reply))
         return sent + outputs
 
     def refuse(
@@ -430,13 +527,36 @@ class ServerMachine:
         sender: str | None = None,
         volatile: bool = False,
         compress: bool = True,
+        now: float | None = None,
     ) -> list[ServerOutput]:
         """Broadcast ``event`` with ``args`` to a selection of the namespace (the engine's
-        selection rules). The packet is encoded once, the frames built once."""
-        messages = encode_sio_packet(SioPacket(type=_EVENT, nsp=nsp, data=[event, *args]))
+        selection rules). The packet is encoded once, the frames built once.
+
+        With connection state recovery on, a broadcast that is not volatile is kept for
+        clients that come back, and its offset appended to its arguments, as Node does:
+        ``now`` is its time (the latest time passed in when not given)."""
+        if self.recovery is None or volatile:
+            messages = encode_sio_packet(SioPacket(type=_EVENT, nsp=nsp, data=[event, *args]))
+            deliveries = self._namespace(nsp).emit(
+                None, rooms=rooms, except_=except_, sids=sids, sender=sender
+            )
+            return self._transmit(deliveries.routes, messages, volatile, compress)
+        offset = self.recovery.next_offset(nsp)
+        messages = encode_sio_packet(SioPacket(type=_EVENT, nsp=nsp, data=[event, *args, offset]))
         deliveries = self._namespace(nsp).emit(
             None, rooms=rooms, except_=except_, sids=sids, sender=sender
         )
+        # As Node's adapter sees it: the target rooms (a socket id is a room), and the
+        # except rooms, the sender's id room among them.
+        targets = [] if rooms is None else list(normalize_rooms(rooms))
+        if sids is not None:
+            targets += [sids] if isinstance(sids, str) else sids
+        excluded = list(normalize_rooms(except_))
+        if sender is not None:
+            excluded.append(sender)
+        when = self._now if now is None else check_time("now", now)
+        self.recovery.store(nsp, targets, excluded, messages, when)
+        self._swept_later(when)
         return self._transmit(deliveries.routes, messages, volatile, compress)
 
     def emit_with_ack(
@@ -585,10 +705,27 @@ class ServerMachine:
                 outputs += self.disconnect(nsp, sid, now, close_connection=close_connection)
         return outputs
 
-    def finish_disconnect(self, nsp: str, sid: str) -> list[ServerOutput]:
-        """End a socket's disconnect once its *disconnecting* handlers have run."""
-        outputs: list[ServerOutput] = list(self._namespace(nsp).finish_disconnect(sid))
+    def finish_disconnect(
+        self, nsp: str, sid: str, *, data: Any = None, now: float | None = None
+    ) -> list[ServerOutput]:
+        """End a socket's disconnect once its *disconnecting* handlers have run. With
+        connection state recovery on and a disconnect its client may come back from, the
+        socket's rooms and ``data`` (the application's ``socket.data``) are kept for it."""
+        namespace = self._namespace(nsp)
+        rooms = namespace.rooms_of(sid) if self.recovery is not None else ()
+        outputs: list[ServerOutput] = list(namespace.finish_disconnect(sid))
+        pid = self._pids[nsp].get(sid)
         self._forget_socket(nsp, sid)
+        disconnected = outputs[-1]
+        if (
+            pid is not None
+            and self.recovery is not None
+            and isinstance(disconnected, SocketDisconnected)
+            and disconnected.reason in RECOVERABLE_DISCONNECT_REASONS
+        ):
+            when = self._now if now is None else check_time("now", now)
+            self.recovery.persist(nsp, sid=sid, pid=pid, rooms=rooms, data=data, now=when)
+            self._swept_later(when)
         return outputs
 
     def close(self, eio_sid: str, now: float) -> list[ServerOutput]:

@@ -134,6 +134,22 @@ def _install_namespace(server: Any, api: BindingAPI, nsp: str) -> None:
         await operator.emit(event, *args)
         return "sent"
 
+    @on("server_emit_volatile", namespace=nsp)
+    async def server_emit_volatile(socket: Any, room: Any, event: str, *args: Any) -> Any:
+        await server.of(nsp).to(room).volatile.emit(event, *args)
+        return "sent"
+
+    @on("whoami_recovered", namespace=nsp)
+    async def whoami_recovered(socket: Any) -> Any:
+        """What the server knows of a socket that may have been recovered."""
+        return {
+            "sid": socket.sid,
+            "recovered": socket.recovered,
+            "rooms": _names(socket.rooms, socket.sid),
+            "in_own_room": socket.sid in socket.rooms,
+            "name": socket.data.get("name"),
+        }
+
     @on("fence", namespace=nsp)
     async def fence(socket: Any, token: Any) -> Any:
         """Every socket of the namespace gets ``fence``. A connection delivers in order, so
@@ -183,6 +199,7 @@ def _install_namespace(server: Any, api: BindingAPI, nsp: str) -> None:
 
     @on("disconnect", namespace=nsp)
     async def disconnect(socket: Any, reason: str) -> None:
-        # The rooms are gone now: everyone still here hears it.
+        # The rooms are gone now: everyone still here hears it (not the one that left, should
+        # it come back with connection state recovery: the notice is about it).
         report = {"sid": socket.sid, "reason": reason, "rooms": _names(socket.rooms, socket.sid)}
-        await server.of(nsp).emit("gone", report)
+        await server.of(nsp).except_(socket.sid).emit("gone", report)

@@ -536,6 +536,14 @@ class NodeClient(Client):
     async def emit(self, event: str, *args: Any, nsp: str = "/") -> None:
         await self.host.command(self, "emit", nsp=nsp, event=event, args=to_wire(args))
 
+    async def drop(self) -> None:
+        """Cut the connection as a network drop would (WebSocket only): no close frame."""
+        await self.host.command(self, "drop")
+
+    async def reconnect(self) -> None:
+        """Connect every namespace again (a client made with ``reconnection: False``)."""
+        await self.host.command(self, "reconnect")
+
     async def call(
         self, event: str, *args: Any, nsp: str = "/", timeout: float = WAIT
     ) -> list[Any]:

@@ -67,6 +67,11 @@ def pytest_configure(config: pytest.Config) -> None:
         "transports(*names): run an interop test over these transports only (default: all of "
         "_interop_session.TRANSPORTS)",
     )
+    config.addinivalue_line(
+        "markers",
+        "client_kinds(*kinds): run an interop test with these client kinds only (default: "
+        "all of _interop_clients.CLIENT_KINDS)",
+    )
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -75,7 +80,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "binding" in names:
         metafunc.parametrize("binding", sorted(BINDINGS), indirect=True)
     if "client_kind" in names:
-        metafunc.parametrize("client_kind", CLIENT_KINDS, indirect=True)
+        marker = metafunc.definition.get_closest_marker("client_kinds")
+        kinds = list(marker.args) if marker is not None else list(CLIENT_KINDS)
+        assert set(kinds) <= set(CLIENT_KINDS), f"unknown client kinds in {kinds}"
+        metafunc.parametrize("client_kind", kinds, indirect=True)
     if "transport" in names:
         marker = metafunc.definition.get_closest_marker("transports")
         transports = list(marker.args) if marker is not None else list(TRANSPORTS)

@@ -15,9 +15,13 @@
 //   emit        {"nsp", "event", "args"}
 //   call        {"nsp", "event", "args", "timeout"}  -> {"type": "ack", "id", "args" | "error"}
 //   close       every namespace of the client disconnects (the connection closes after)
+//   drop        the connection is cut, not closed: its WebSocket terminated (no close frame,
+//               no Engine.IO close packet), as a network drop would (WebSocket transport only)
+//   reconnect   every namespace connects again (a client made with reconnection: false);
+//               with connection state recovery, the CONNECT carries its pid and last offset
 // Observations:
 //   {"type": "open" | "upgrade", "transport"}   the Engine.IO connection (first, upgraded)
-//   {"type": "connect", "nsp", "sid", "transport"}
+//   {"type": "connect", "nsp", "sid", "transport", "recovered"}
 //   {"type": "connect_error", "nsp", "message", "data", "description", "body"}
 //               description: an Engine.IO error's (the HTTP status of a refused poll), body:
 //               the refused request's response body (polling), when they are plain values
@@ -91,7 +95,13 @@ function connect(name, command) {
   for (const nsp of command.namespaces) {
     const socket = manager.socket(nsp, { auth: command.auth ?? {} });
     socket.on("connect", () =>
-      emit({ type: "connect", nsp, sid: socket.id, transport: manager.engine.transport.name }),
+      emit({
+        type: "connect",
+        nsp,
+        sid: socket.id,
+        transport: manager.engine.transport.name,
+        recovered: socket.recovered === true,
+      }),
     );
     socket.on("connect_error", (error) =>
       emit({
@@ -130,6 +140,16 @@ function close(name) {
   clients.delete(name);
 }
 
+function drop(name) {
+  const transport = managers.get(name)?.engine?.transport;
+  if (transport?.name !== "websocket") throw new Error(`client ${name} is not on a WebSocket`);
+  transport.ws.terminate(); // the ws package's WebSocket: the TCP connection is destroyed
+}
+
+function reconnect(name) {
+  for (const socket of clients.get(name)?.values() ?? []) socket.connect();
+}
+
 function run(command) {
   const name = command.client;
   switch (command.op) {
@@ -152,6 +172,12 @@ function run(command) {
       break;
     case "close":
       close(name);
+      break;
+    case "drop":
+      drop(name);
+      break;
+    case "reconnect":
+      reconnect(name);
       break;
     default:
       throw new Error(`unknown op ${command.op}`);
