@@ -33,7 +33,11 @@ CLUSTER_NODE := tests/cluster/node/node_modules/.package-lock.json
 $(CLUSTER_NODE): tests/cluster/node/package.json tests/cluster/node/package-lock.json
 	cd tests/cluster/node && npm ci --no-audit --no-fund --silent
 
-pytest: $(STAMP) $(INTEROP_CLIENT) $(CLUSTER_NODE) $(NODE_BENCH)
+ADMIN_NODE := tests/admin/node/node_modules/.package-lock.json
+$(ADMIN_NODE): tests/admin/node/package.json tests/admin/node/package-lock.json
+	cd tests/admin/node && npm ci --no-audit --no-fund --silent
+
+pytest: $(STAMP) $(INTEROP_CLIENT) $(CLUSTER_NODE) $(ADMIN_NODE) $(NODE_BENCH)
 	$(BIN)/pytest -p no:cacheprovider --cov=sansio_rooms --cov-branch \
 		--cov-report=term-missing:skip-covered --cov-fail-under=98 \
 		tests docs README.md
@@ -56,12 +60,14 @@ WEB_CLIENT := examples/web/node_modules/.package-lock.json
 $(WEB_CLIENT): examples/web/package.json examples/web/package-lock.json
 	cd examples/web && npm ci --no-audit --no-fund --silent
 
-## serve: the chat server for a person to try, at http://127.0.0.1:8000/ (Ctrl-C stops it)
+## serve: the chat server for a person to try, at http://127.0.0.1:8000/ (Ctrl-C stops it);
+## `make serve PORT=8050` for another port, `TRIO=1` on hypercorn's trio worker
+PORT ?= 8000
 serve: $(STAMP) $(WEB_CLIENT)
 ifdef TRIO
-	cd examples && SANSIO_ROOMS_BINDING=trio ../$(BIN)/hypercorn -k trio --bind 127.0.0.1:8000 chat_server:app
+	cd examples && SANSIO_ROOMS_BINDING=trio ../$(BIN)/hypercorn -k trio --bind 127.0.0.1:$(PORT) chat_server:app
 else
-	cd examples && ../$(BIN)/uvicorn chat_server:app --host 127.0.0.1 --port 8000
+	cd examples && ../$(BIN)/uvicorn chat_server:app --host 127.0.0.1 --port $(PORT)
 endif
 
 $(NODE_BENCH): benchmarks/node/package.json benchmarks/node/package-lock.json
@@ -81,4 +87,5 @@ fuzz: $(STAMP)
 
 clean:
 	rm -rf $(VENV) benchmarks/node/node_modules examples/web/node_modules \
-		tests/interop/node/node_modules tests/cluster/node/node_modules .coverage .hypothesis .mypy_cache .ruff_cache
+		tests/interop/node/node_modules tests/cluster/node/node_modules \
+		tests/admin/node/node_modules docs/_build .coverage .hypothesis .mypy_cache .ruff_cache

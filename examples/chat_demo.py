@@ -100,7 +100,8 @@ async def talk(url: str) -> None:
         (ann, "ann", "trio"),
         (dee, "dee", "python"),
     ]:
-        here = await client.call("join", room, timeout=5)
+        answer = await client.call("join", room, timeout=5)
+        here = [m["name"] for m in answer["members"] if m["sid"] != client.get_sid()]
         print(f"  {name:>4} joined {room}, already there: {here}")
         await pause()
 

@@ -66,7 +66,8 @@ async def talk(ports: dict[str, int], redis_url: str) -> None:
 
     print("== joining 'python' (the ack lists who was already there, on either server)")
     for client, name in [(ann, "ann"), (bob, "bob"), (cid, "cid")]:
-        here = await client.call("join", "python", timeout=5)
+        answer = await client.call("join", "python", timeout=5)
+        here = [m["name"] for m in answer["members"] if m["sid"] != client.get_sid()]
         print(f"  {name:>4} joined python, already there: {here}")
         await pause()
 

@@ -3,6 +3,7 @@
 Everything public is re-exported here; the private modules each declare their ``__all__``.
 """
 
+from ._admin import AdminUI as AdminUI
 from ._app import ConnectionRefusedError as ConnectionRefusedError
 from ._app import Handlers as Handlers
 from ._app import NamespaceKey as NamespaceKey
@@ -163,6 +164,7 @@ __all__ = [
     "AckCompleted",
     "AckReceived",
     "AckTimeoutError",
+    "AdminUI",
     "AsyncEmitter",
     "AsyncEmitterOperator",
     "BeginDisconnect",

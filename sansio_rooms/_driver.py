@@ -25,6 +25,7 @@ import attrs
 
 from . import _engineio_server as eio
 from . import _server as sio
+from ._admin import Instrumented
 from ._app import (
     ConnectionRefusedError,
     Handlers,
@@ -643,7 +644,22 @@ class Socket:
         )
 
 
-class ServerDriver(TransportDriver, ClusterDriving, SidMethods):
+class Observer(Protocol):
+    """What watches a server (:meth:`ServerDriver._observe`): the Admin UI (``_admin.py``)."""
+
+    #: Output type -> told of each output of that type, before it is performed.
+    outputs: Mapping[type, Callable[[Any], None]]
+
+    def sent(
+        self, selection: Selection, sids: tuple[str, ...] | None, event: str, args: tuple[Any, ...]
+    ) -> None:
+        """The application emitted ``event`` to ``sids`` (``None``: the selection)."""
+
+    def received(self, data: str | bytes) -> None:
+        """A transport message arrived: a WebSocket message, a long-polling POST's body."""
+
+
+class ServerDriver(TransportDriver, ClusterDriving, SidMethods, Instrumented):
     """The loop-independent body of a binding's server (see the module docstring).
 
     ``max_buffer``: how many frames may wait for a slow WebSocket before it is disconnected;
@@ -1272,6 +1288,58 @@ class ServerDriver(TransportDriver, ClusterDriving, SidMethods):
     def _begin_shutdown(self) -> None:
         """Every client is told "server shutting down"; the handlers are started."""
         self._run(self.machine.shutdown(self.now()))
+
+    # -- observing (the Admin UI) ----------------------------------------------------------------
+
+    def _observe(self, observer: Observer) -> None:
+        """Tell ``observer`` what this server does: the outputs it asks for, the application's
+        emits, the transport messages in. Only this server's dispatch table and these four
+        methods are replaced, on the instance: a server nobody observes runs the class's code,
+        and its hot paths pay nothing."""
+        table = dict(self._dispatch)
+        for kind, notify in observer.outputs.items():
+            table[kind] = _observed(notify, table[kind])
+        self._dispatch = table  # type: ignore[misc]
+        emit, emit_with_ack = self._emit, self._emit_with_ack_completed
+        message, receive = self._websocket_message, self._receive_request
+
+        def observed_emit(selection: Selection, sids: Any, event: str, args: Any) -> None:
+            sids = None if sids is None else tuple(sids)
+            emit(selection, sids, event, args)
+            observer.sent(selection, sids, event, tuple(args))
+
+        async def observed_emit_with_ack(
+            selection: Selection, sids: Any, event: str, args: Any, *, whole_response: bool
+        ) -> AckCompleted:
+            sids = None if sids is None else tuple(sids)
+            waiting = emit_with_ack(selection, sids, event, args, whole_response=whole_response)
+            observer.sent(selection, sids, event, tuple(args))
+            return await waiting
+
+        def observed_message(writer: Any, data: str | bytes) -> None:
+            observer.received(data)
+            message(writer, data)
+
+        def observed_request(
+            request: eio.HttpRequest, details: HandshakeRequest | None = None
+        ) -> None:
+            observer.received(request.body)
+            receive(request, details)
+
+        self._emit = observed_emit  # type: ignore[method-assign]
+        self._emit_with_ack_completed = observed_emit_with_ack  # type: ignore[method-assign]
+        self._websocket_message = observed_message  # type: ignore[method-assign]
+        self._receive_request = observed_request  # type: ignore[method-assign]
+
+
+def _observed(
+    notify: Callable[[Any], None], perform: Callable[[Any, Any], None]
+) -> Callable[[Any, Any], None]:
+    def observed(server: Any, output: Any) -> None:
+        notify(output)
+        perform(server, output)
+
+    return observed
 
 
 def _ignore(server: ServerDriver, output: Any) -> None:

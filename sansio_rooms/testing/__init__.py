@@ -1,8 +1,17 @@
 """The testing kit: hypothesis strategies, a reference model, a stateful machine, a harness.
 
-Needs hypothesis (``pip install sansio-rooms[testing]``); ``import sansio_rooms`` alone never
-imports it. See docs/testing.md.
+Needs hypothesis (from a checkout: ``pip install -e '.[testing]'``); ``import sansio_rooms``
+alone never imports it. See docs/testing.md.
 """
+
+try:
+    import hypothesis as _hypothesis  # noqa: F401 - only to say what is missing, and how to get it
+except ModuleNotFoundError as missing:  # pragma: no cover - tests/test_packaging.py, a subprocess
+    raise ModuleNotFoundError(
+        "sansio_rooms.testing needs hypothesis: pip install 'sansio-rooms[testing]' "
+        "(from a checkout: pip install -e '.[testing]')",
+        name=missing.name,
+    ) from missing
 
 from ._adapter import CAPABILITIES as CAPABILITIES
 from ._adapter import AckAdapter as AckAdapter

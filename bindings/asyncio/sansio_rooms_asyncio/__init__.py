@@ -1,11 +1,13 @@
-"""sansio-rooms for asyncio: a Socket.IO server whose protocol and rooms are the sans-IO core.
+"""sansio-rooms for asyncio: a Socket.IO server whose protocol and rooms are the sans-IO core::
 
-server = AsyncServer()
+    server = AsyncServer()
 
-@server.on("connect")
-async def connect(socket, auth): ...
+    @server.on("connect")
+    async def connect(socket, auth): ...
 
-app = ASGIApp(server)          # uvicorn module:app
+    app = ASGIApp(server)          # uvicorn module:app
+
+See docs/asyncio.md.
 """
 
 from sansio_rooms import AckTimeoutError as AckTimeoutError
@@ -42,3 +44,6 @@ __all__ = [
     "Socket",
     "serve",
 ]
+
+#: The version of this package, as its pyproject.toml says (a test checks they agree).
+__version__ = "0.1.0.dev0"

@@ -101,6 +101,10 @@ class _LoopServer(TransportDriver):
     def _new_waiter(self) -> _Waiter:
         return _Waiter(self._event_loop)
 
+    async def _run_blocking(self, function: Callable[..., Any], *args: Any) -> Any:
+        # A bcrypt check of the admin UI's login, say: in a worker thread.
+        return await asyncio.to_thread(function, *args)
+
     def attach(
         self,
         send: Callable[[str | bytes], Awaitable[None]],

@@ -1,11 +1,13 @@
-"""sansio-rooms for trio: a Socket.IO server whose protocol and rooms are the sans-IO core.
+"""sansio-rooms for trio: a Socket.IO server whose protocol and rooms are the sans-IO core::
 
-server = AsyncServer()
+    server = AsyncServer()
 
-@server.on("connect")
-async def connect(socket, auth): ...
+    @server.on("connect")
+    async def connect(socket, auth): ...
 
-app = ASGIApp(server)          # hypercorn -k trio module:app
+    app = ASGIApp(server)          # hypercorn -k trio module:app
+
+See docs/trio.md.
 """
 
 from sansio_rooms import AckTimeoutError as AckTimeoutError
@@ -42,3 +44,6 @@ __all__ = [
     "Socket",
     "serve",
 ]
+
+#: The version of this package, as its pyproject.toml says (a test checks they agree).
+__version__ = "0.1.0.dev0"

@@ -162,6 +162,10 @@ class _LoopServer(TransportDriver):
     def _new_waiter(self) -> _Waiter:
         return _Waiter()
 
+    async def _run_blocking(self, function: Callable[..., Any], *args: Any) -> Any:
+        # A bcrypt check of the admin UI's login, say: in a worker thread.
+        return await trio.to_thread.run_sync(function, *args)
+
     def attach(
         self,
         send: Callable[[str | bytes], Awaitable[None]],
