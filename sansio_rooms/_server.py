@@ -555,8 +555,11 @@ class ServerMachine:
         if sender is not None:
             excluded.append(sender)
         when = self._now if now is None else check_time("now", now)
-        self.recovery.store(nsp, targets, excluded, messages, when)
-        self._swept_later(when)
+        if targets or (rooms is None and sids is None):
+            # (An empty list of targets reaches nobody here, where Node's reaches everyone:
+            # nobody's is not kept, as no room set could stand for it.)
+            self.recovery.store(nsp, targets, excluded, messages, when)
+            self._swept_later(when)
         return self._transmit(deliveries.routes, messages, volatile, compress)
 
     def emit_with_ack(
