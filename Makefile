@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_BENCH := benchmarks/node/node_modules/.package-lock.json
 
-.PHONY: test lint typecheck pytest demo cluster-demo serve bench fuzz clean
+.PHONY: test lint typecheck docs pytest demo cluster-demo serve bench fuzz clean
 
 $(STAMP): requirements-dev.txt pyproject.toml bindings/asyncio/pyproject.toml bindings/trio/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,8 +14,9 @@ $(STAMP): requirements-dev.txt pyproject.toml bindings/asyncio/pyproject.toml bi
 	$(BIN)/pip install --quiet --no-deps -e . -e bindings/asyncio -e bindings/trio
 	touch $@
 
-## test: lint, type-check, then the whole test suite with branch coverage and doc examples
-test: lint typecheck pytest
+## test: lint, type-check, build the docs site, then the whole test suite with branch coverage
+## and doc examples
+test: lint typecheck docs pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -24,6 +25,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict sansio_rooms bindings/asyncio/sansio_rooms_asyncio \
 		bindings/trio/sansio_rooms_trio
+
+## docs: the documentation site (Sphinx, furo, MyST; the API reference from the docstrings, the
+## pictures drawn from the code) in docs/_build/html, from scratch, warnings as errors
+docs: $(STAMP)
+	$(BIN)/sphinx-build -E -q -W --keep-going -b html docs docs/_build/html
 
 INTEROP_CLIENT := tests/interop/node/node_modules/.package-lock.json
 $(INTEROP_CLIENT): tests/interop/node/package.json tests/interop/node/package-lock.json

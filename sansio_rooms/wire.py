@@ -10,6 +10,7 @@ feeds :meth:`WireConnection.receive_data`, performs the events it returns, and w
 :meth:`WireConnection.data_to_send`; nothing here reads a clock or a socket.
 
 Decisions, as a user of Node's ``http`` + ``ws`` or of uvicorn would expect them:
+
 - keep-alive as HTTP/1.1 says; requests are answered in order (pipelined ones wait);
 - a request body over ``max_body`` is answered 413 without reading the rest, and the
   connection closed; malformed HTTP, or HTTP/1.1 without ``Host``, gets 400 and a close;
