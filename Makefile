@@ -39,11 +39,15 @@ CLUSTER_NODE := tests/cluster/node/node_modules/.package-lock.json
 $(CLUSTER_NODE): tests/cluster/node/package.json tests/cluster/node/package-lock.json
 	cd tests/cluster/node && npm ci --no-audit --no-fund --silent
 
+WEB_CLIENT := examples/web/node_modules/.package-lock.json
+$(WEB_CLIENT): examples/web/package.json examples/web/package-lock.json
+	cd examples/web && npm ci --no-audit --no-fund --silent
+
 ADMIN_NODE := tests/admin/node/node_modules/.package-lock.json
 $(ADMIN_NODE): tests/admin/node/package.json tests/admin/node/package-lock.json
 	cd tests/admin/node && npm ci --no-audit --no-fund --silent
 
-pytest: $(STAMP) $(INTEROP_CLIENT) $(CLUSTER_NODE) $(ADMIN_NODE) $(NODE_BENCH)
+pytest: $(STAMP) $(INTEROP_CLIENT) $(CLUSTER_NODE) $(ADMIN_NODE) $(WEB_CLIENT) $(NODE_BENCH)
 	$(BIN)/pytest -p no:cacheprovider --cov=sansio_rooms --cov-branch \
 		--cov-report=term-missing:skip-covered --cov-fail-under=98 \
 		tests docs README.md
@@ -61,10 +65,6 @@ demo: $(STAMP)
 REDIS ?= redis://127.0.0.1:6379/0
 cluster-demo: $(STAMP)
 	cd examples && ../$(BIN)/python cluster_demo.py --redis $(REDIS)
-
-WEB_CLIENT := examples/web/node_modules/.package-lock.json
-$(WEB_CLIENT): examples/web/package.json examples/web/package-lock.json
-	cd examples/web && npm ci --no-audit --no-fund --silent
 
 ## serve: the chat server for a person to try, at http://127.0.0.1:8000/ (Ctrl-C stops it);
 ## `make serve PORT=8050` for another port, `TRIO=1` on hypercorn's trio worker

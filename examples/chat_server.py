@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,12 @@ WEB = Path(__file__).resolve().parent / "web"
 CLIENT_JS = WEB / "node_modules" / "socket.io-client" / "dist" / "socket.io.min.js"
 #: The Socket.IO Admin UI (npm @socket.io/admin-ui), served at /admin-ui/ (offline).
 ADMIN_UI = WEB / "node_modules" / "@socket.io" / "admin-ui" / "ui" / "dist"
+# The Admin UI's page loads its icon font from a CDN and Roboto from Google Fonts: the page is
+# served with the icons from npm (@mdi/font, pinned in web/package.json) and without the web
+# font (the browser's sans-serif), so that the dashboard works offline.
+ICONS = WEB / "node_modules" / "@mdi" / "font"
+ICONS_CDN = "https://cdn.jsdelivr.net/npm/@mdi/font@latest/css/materialdesignicons.min.css"
+OFFLINE_ADMIN_PAGE = WEB / "node_modules" / ".admin-ui-offline.html"
 
 MAX_NAME = 32
 MAX_ROOM = 64
@@ -151,18 +158,40 @@ class Chat(ServerNamespace):
             await socket.to(room).emit("members", {"room": room, "members": members})
 
 
+def offline_admin_page() -> Path | None:
+    """The Admin UI's index.html with its icon font served here and no Google font, written
+    beside the npm packages (once per start: the packages may have changed); ``None`` when the
+    page's packages are not installed (``make serve`` installs them)."""
+    if not (ADMIN_UI / "index.html").is_file():
+        return None
+    page = (ADMIN_UI / "index.html").read_text(encoding="utf-8")
+    page = page.replace(ICONS_CDN, "mdi/css/materialdesignicons.min.css")
+    page = re.sub(r'<link rel="stylesheet" href="https://fonts\.googleapis\.com/[^"]*">', "", page)
+    OFFLINE_ADMIN_PAGE.write_text(page, encoding="utf-8")
+    return OFFLINE_ADMIN_PAGE
+
+
 def static_files(client_js: Path = CLIENT_JS) -> dict[str, Path]:
     admin_ui = {
         f"/admin-ui/{file.relative_to(ADMIN_UI).as_posix()}": file
         for file in sorted(ADMIN_UI.rglob("*"))
         if file.is_file()
     }
+    icons = {
+        f"/admin-ui/mdi/{file.relative_to(ICONS).as_posix()}": file
+        for folder in ("css", "fonts")
+        for file in sorted((ICONS / folder).glob("*"))  # nothing when not installed
+        if file.is_file()
+    }
+    page = offline_admin_page()
+    pages = {} if page is None else {"/admin-ui/": page, "/admin-ui/index.html": page}
     return {
         "/": WEB / "index.html",
         "/favicon.ico": WEB / "favicon.ico",
         "/socket.io.min.js": client_js,
-        "/admin-ui/": ADMIN_UI / "index.html",
         **admin_ui,
+        **icons,
+        **pages,
     }
 
 

@@ -11,6 +11,7 @@ same connection, sent after what must not have come.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from typing import Any
 
@@ -200,3 +201,37 @@ def test_make_serve_takes_a_port_on_both_bindings() -> None:
     assert "hypercorn -k trio --bind 127.0.0.1:8050 chat_server:app" in serve("TRIO=1", "PORT=8050")
     assert "--port 8000" in serve()
     assert "--bind 127.0.0.1:8000 " in serve("TRIO=1")
+
+
+def test_the_admin_ui_is_served_whole_from_npm(binding: str) -> None:
+    """``make serve``'s Admin UI at /admin-ui/ needs nothing from the network: its page has no
+    outside address left, and everything it loads (scripts, styles, the icon font the page
+    took from a CDN) comes from this server."""
+    assert (WEB / "node_modules" / "@socket.io" / "admin-ui").is_dir(), (
+        "the page's npm packages are missing: cd examples/web && npm ci (make test does it)"
+    )
+
+    async def scenario(web: Web) -> None:
+        chat = ChatApp(binding)
+        async with (
+            web.serve(chat, before_stop=chat.stop) as served,
+            aiohttp.ClientSession() as http,
+        ):
+            base = served.url + "/admin-ui/"
+            async with http.get(base) as response:
+                assert response.status == 200 and response.content_type == "text/html"
+                page = await response.text()
+            assert "http://" not in page and "https://" not in page
+            loaded = re.findall(r'(?:href|src)="([^"]+)"', page)
+            assert "mdi/css/materialdesignicons.min.css" in loaded
+            for path in loaded:
+                async with http.get(base + path) as response:
+                    assert response.status == 200, path
+                    if path.endswith(".css"):
+                        css = await response.text()
+                        for font in re.findall(r'url\("?\.\./fonts/([^"?)]+)', css):
+                            font_url = base + path.rsplit("/", 2)[0] + "/fonts/" + font
+                            async with http.get(font_url) as font_response:
+                                assert font_response.status == 200, font_url
+
+    run(binding, scenario)
