@@ -121,6 +121,7 @@ from ._outputs import SocketDisconnected as SocketDisconnected
 from ._outputs import SocketDisconnecting as SocketDisconnecting
 from ._recovery import RECOVERABLE_DISCONNECT_REASONS as RECOVERABLE_DISCONNECT_REASONS
 from ._recovery import ConnectionStateRecovery as ConnectionStateRecovery
+from ._recovery import PacketLog as PacketLog
 from ._recovery import RecoverySession as RecoverySession
 from ._recovery import RecoveryStore as RecoveryStore
 from ._recovery import RestoredSession as RestoredSession
@@ -222,6 +223,7 @@ __all__ = [
     "OriginPolicy",
     "OtherLifespan",
     "Output",
+    "PacketLog",
     "ParentOperator",
     "PendingResponse",
     "PreparedFrame",

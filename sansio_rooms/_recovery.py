@@ -34,7 +34,7 @@ from __future__ import annotations
 import itertools
 from collections import deque
 from collections.abc import Iterable, Sequence
-from typing import Any, Final, final
+from typing import Any, Final, TypeAlias, final
 
 import attrs
 
@@ -45,6 +45,7 @@ from ._names import Room
 __all__ = [
     "RECOVERABLE_DISCONNECT_REASONS",
     "ConnectionStateRecovery",
+    "PacketLog",
     "RecoverySession",
     "RecoveryStore",
     "RestoredSession",
@@ -70,14 +71,16 @@ _DIGIT: Final = {character: value for value, character in enumerate(_ALPHABET)}
 _MAX_OFFSET_LENGTH: Final = 11
 
 
+#: Every two-digit string of the alphabet, by value: offsets are written two digits at a time.
+_PAIRS: Final = tuple(high + low for high in _ALPHABET for low in _ALPHABET)
+
+
 def encode_offset(sequence: int) -> str:
     """A packet's sequence number as an offset, in yeast's alphabet (``0`` is ``"0"``)."""
-    digits = []
-    while True:
-        sequence, digit = divmod(sequence, 64)
-        digits.append(_ALPHABET[digit])
-        if not sequence:
-            return "".join(reversed(digits))
+    if sequence < 4096:
+        return _ALPHABET[sequence] if sequence < 64 else _PAIRS[sequence]
+    sequence, low = divmod(sequence, 4096)
+    return encode_offset(sequence) + _PAIRS[low]
 
 
 def decode_offset(offset: str) -> int | None:
@@ -141,42 +144,46 @@ class RestoredSession:
     missed: tuple[Sequence[str | bytes], ...]
 
 
-class _StoredPacket:
-    """One broadcast in the log (slots and positional: one per broadcast on a hot path)."""
-
-    __slots__ = ("emitted_at", "except_rooms", "messages", "rooms")
-
-    def __init__(
-        self,
-        rooms: frozenset[Room],
-        except_rooms: frozenset[Room],
-        messages: Sequence[str | bytes],
-        emitted_at: float,
-    ) -> None:
-        self.rooms = rooms
-        self.except_rooms = except_rooms
-        self.messages = messages
-        self.emitted_at = emitted_at
-
-    def reaches(self, rooms: frozenset[Room]) -> bool:
-        """Whether a socket in ``rooms`` was a recipient (Node's ``shouldIncludePacket``)."""
-        return (
-            not self.rooms or not self.rooms.isdisjoint(rooms)
-        ) and self.except_rooms.isdisjoint(rooms)
+#: One broadcast in the log: ``(rooms, except_rooms, messages, emitted_at)``, a tuple (one is
+#: made per broadcast, on the hot path). No rooms: everyone.
+_Packet: TypeAlias = tuple[tuple[Room, ...], tuple[Room, ...], Sequence[str | bytes], float]
 
 
-_NO_ROOMS: Final[frozenset[Room]] = frozenset()
+def _reaches(packet: _Packet, rooms: frozenset[Room]) -> bool:
+    """Whether a socket in ``rooms`` was a recipient (Node's ``shouldIncludePacket``)."""
+    targets, excluded = packet[0], packet[1]
+    return (not targets or not rooms.isdisjoint(targets)) and rooms.isdisjoint(excluded)
 
 
-class _Log:
-    """The packet log and the sessions of one namespace."""
+class PacketLog:
+    """The packet log and the sessions of one namespace (:meth:`RecoveryStore.log`)."""
 
-    __slots__ = ("first", "packets", "sessions")
+    __slots__ = ("first", "limit", "packets", "sessions")
 
-    def __init__(self) -> None:
-        self.packets: deque[_StoredPacket] = deque()
+    def __init__(self, limit: int | None) -> None:
+        self.packets: deque[_Packet] = deque()
         self.first = 0  # the sequence number of packets[0] (of the next packet when empty)
+        self.limit = limit
         self.sessions: dict[str, RecoverySession] = {}  # by pid, oldest disconnect first
+
+    def next_offset(self) -> str:
+        """The offset the next packet kept will have."""
+        return encode_offset(self.first + len(self.packets))
+
+    def keep(
+        self,
+        rooms: tuple[Room, ...],
+        except_rooms: tuple[Room, ...],
+        messages: Sequence[str | bytes],
+        now: float,
+    ) -> None:
+        """Log a broadcast (its offset was :meth:`next_offset`): to the union of ``rooms``
+        (none: everyone), minus the members of ``except_rooms`` (a sender is its id room)."""
+        packets = self.packets
+        packets.append((rooms, except_rooms, messages, now))
+        if self.limit is not None and len(packets) > self.limit:
+            packets.popleft()
+            self.first += 1
 
 
 class RecoveryStore:
@@ -185,41 +192,16 @@ class RecoveryStore:
 
     def __init__(self, options: ConnectionStateRecovery) -> None:
         self.options = options
-        self._logs: dict[str, _Log] = {}
+        self._logs: dict[str, PacketLog] = {}
 
-    def _log(self, nsp: str) -> _Log:
+    def log(self, nsp: str) -> PacketLog:
+        """The log of ``nsp`` (made at first use)."""
         log = self._logs.get(nsp)
         if log is None:
-            log = self._logs[nsp] = _Log()
+            log = self._logs[nsp] = PacketLog(self.options.max_packets)
         return log
 
     # -- the packet log ----------------------------------------------------------------------
-
-    def next_offset(self, nsp: str) -> str:
-        """The offset the next packet stored in ``nsp`` will have."""
-        log = self._log(nsp)
-        return encode_offset(log.first + len(log.packets))
-
-    def store(
-        self,
-        nsp: str,
-        rooms: Iterable[Room],
-        except_rooms: Iterable[Room],
-        messages: Sequence[str | bytes],
-        now: float,
-    ) -> None:
-        """Log a broadcast (its offset was :meth:`next_offset`): the union of ``rooms`` (none:
-        everyone), minus the members of ``except_rooms`` (a sender is its id room)."""
-        log = self._log(nsp)
-        log.packets.append(
-            _StoredPacket(
-                frozenset(rooms) or _NO_ROOMS, frozenset(except_rooms) or _NO_ROOMS, messages, now
-            )
-        )
-        limit = self.options.max_packets
-        if limit is not None and len(log.packets) > limit:
-            log.packets.popleft()
-            log.first += 1
 
     def packet_count(self, nsp: str) -> int:
         log = self._logs.get(nsp)
@@ -231,7 +213,7 @@ class RecoveryStore:
         self, nsp: str, *, sid: str, pid: str, rooms: Iterable[Room], data: Any, now: float
     ) -> None:
         """Keep what socket ``sid`` leaves behind, for ``max_disconnection_duration``."""
-        sessions = self._log(nsp).sessions
+        sessions = self.log(nsp).sessions
         sessions.pop(pid, None)  # a second disconnect of one session: it moves to the end
         sessions[pid] = RecoverySession(
             sid=sid, pid=pid, rooms=tuple(rooms), data=data, disconnected_at=now
@@ -264,7 +246,7 @@ class RecoveryStore:
         del log.sessions[pid]
         rooms = frozenset(session.rooms)
         after = itertools.islice(log.packets, sequence - log.first + 1, None)
-        missed = tuple(packet.messages for packet in after if packet.reaches(rooms))
+        missed = tuple(packet[2] for packet in after if _reaches(packet, rooms))
         return RestoredSession(session=session, missed=missed)
 
     # -- time --------------------------------------------------------------------------------
@@ -283,7 +265,7 @@ class RecoveryStore:
         window = self.options.max_disconnection_duration
         for log in self._logs.values():
             packets = log.packets
-            while packets and packets[0].emitted_at + window < now:
+            while packets and packets[0][3] + window < now:
                 packets.popleft()
                 log.first += 1
             sessions = log.sessions

@@ -64,6 +64,8 @@ _CONNECT, _DISCONNECT, _EVENT, _ACK, _CONNECT_ERROR = (
     SioPacketType.CONNECT_ERROR,
 )
 
+_INFINITY: Final = float("inf")
+
 #: Socket.IO's disconnect reasons used by this machine.
 CLIENT_DISCONNECT: Final = "client namespace disconnect"
 SERVER_DISCONNECT: Final = "server namespace disconnect"
@@ -541,25 +543,38 @@ class ServerMachine:
                 None, rooms=rooms, except_=except_, sids=sids, sender=sender
             )
             return self._transmit(deliveries.routes, messages, volatile, compress)
-        offset = self.recovery.next_offset(nsp)
+        namespace = self._namespace(nsp)
+        log = self.recovery.log(nsp)
+        offset = log.next_offset()
         messages = encode_sio_packet(SioPacket(type=_EVENT, nsp=nsp, data=[event, *args, offset]))
-        deliveries = self._namespace(nsp).emit(
-            None, rooms=rooms, except_=except_, sids=sids, sender=sender
-        )
-        # As Node's adapter sees it: the target rooms (a socket id is a room), and the
-        # except rooms, the sender's id room among them.
-        targets = [] if rooms is None else list(normalize_rooms(rooms))
+        # As Node's adapter keeps them: the target rooms (a socket id is a room), and the
+        # except rooms, the sender's id room among them. Read once (they may be iterators).
+        if rooms is None:
+            targets: tuple[Room, ...] = ()
+        else:
+            rooms = targets = (rooms,) if type(rooms) is str else normalize_rooms(rooms)
         if sids is not None:
-            targets += [sids] if isinstance(sids, str) else sids
-        excluded = list(normalize_rooms(except_))
+            sids = (sids,) if isinstance(sids, str) else tuple(sids)
+            targets += sids
+        if except_ == ():
+            excluded: tuple[Room, ...] = ()
+        else:
+            except_ = excluded = (except_,) if type(except_) is str else normalize_rooms(except_)
+        deliveries = namespace.emit(None, rooms=rooms, except_=except_, sids=sids, sender=sender)
         if sender is not None:
-            excluded.append(sender)
-        when = self._now if now is None else check_time("now", now)
+            excluded += (sender,)
+        if now is None:
+            when = self._now
+        elif type(now) is float and 0.0 <= now < _INFINITY:
+            when = now
+        else:
+            when = check_time("now", now)
         if targets or (rooms is None and sids is None):
             # (An empty list of targets reaches nobody here, where Node's reaches everyone:
             # nobody's is not kept, as no room set could stand for it.)
-            self.recovery.store(nsp, targets, excluded, messages, when)
-            self._swept_later(when)
+            log.keep(targets, excluded, messages, when)
+            if self._sweep_at is None:
+                self._swept_later(when)
         return self._transmit(deliveries.routes, messages, volatile, compress)
 
     def emit_with_ack(

@@ -359,3 +359,27 @@ def test_the_replay_filters_by_the_rooms_at_the_drop_as_node_does() -> None:
     drop(machine, a)
     _, outputs, _ = connect(machine, "b", {"pid": reply["pid"], "offset": offset}, now=2.0)
     assert [json.loads(f[2:])[0] for f in frames_to(outputs, "b")] == ["before-join"]
+
+
+def test_a_kept_broadcast_takes_its_selection_in_every_shape() -> None:
+    """Rooms, ids and except rooms as one name, lists or iterators (read once), a time as an
+    int or none (the latest time passed in): kept as Node's adapter keeps them."""
+    machine = recovering()
+    a, _, reply = connect(machine, "a")
+    sid = reply["sid"]
+    machine.engine.namespace("/").join(sid, ["r1", "r2"])
+    first = offset_of(frames_to(machine.emit("/", "x", now=0.0), "a")[0])
+    drop(machine, a)
+    machine.emit("/", "by-id", sids=sid, now=1)
+    machine.emit("/", "by-iterator", rooms=iter(["r1"]), sids=iter(["zz"]))
+    machine.emit("/", "except-one", rooms="r1", except_="r2")
+    machine.emit("/", "except-iterator", rooms="r1", except_=iter(["r3"]))
+    with pytest.raises(LocalProtocolError):
+        machine.emit("/", "bad-time", now=-1.0)
+    with pytest.raises(LocalProtocolError):
+        machine.emit("/nowhere", "unknown namespace")
+    store = machine.recovery
+    assert store is not None and store.packet_count("/") == 5
+    _, outputs, _ = connect(machine, "b", {"pid": reply["pid"], "offset": first}, now=2.0)
+    events = [json.loads(frame[2:])[0] for frame in frames_to(outputs, "b")]
+    assert events == ["by-id", "by-iterator", "except-iterator"]
