@@ -47,8 +47,10 @@ ADMIN_NODE := tests/admin/node/node_modules/.package-lock.json
 $(ADMIN_NODE): tests/admin/node/package.json tests/admin/node/package-lock.json
 	cd tests/admin/node && npm ci --no-audit --no-fund --silent
 
+# Two workers (pytest-xdist), tests handed out as they finish; a line per test file when done.
 pytest: $(STAMP) $(INTEROP_CLIENT) $(CLUSTER_NODE) $(ADMIN_NODE) $(WEB_CLIENT) $(NODE_BENCH)
-	$(BIN)/pytest -p no:cacheprovider --cov=sansio_rooms --cov-branch \
+	$(BIN)/pytest -p no:cacheprovider -n 2 --dist worksteal --progress-by-file \
+		--cov=sansio_rooms --cov-branch \
 		--cov-report=term-missing:skip-covered --cov-fail-under=98 \
 		tests docs README.md
 

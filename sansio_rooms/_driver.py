@@ -887,8 +887,8 @@ class ServerDriver(TransportDriver, ClusterDriving, SidMethods, Instrumented):
         socket = Socket(self, output.nsp, output.sid, output.eio_sid, output.auth, request)
         if output.recovered:
             socket.recovered = True
-            if output.data is not None:
-                socket.data = output.data
+            # What socket.data was (a dict, as this driver keeps it; a peer's may be anything).
+            socket.data = output.data if isinstance(output.data, dict) else {}
         elif output.recovery_failure is not None:
             logger.info(
                 "connection state recovery of a client in %s failed: %s (new socket %s)",

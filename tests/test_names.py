@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 from typing import Any
 
 import pytest
@@ -148,7 +149,8 @@ def test_one_room_or_an_iterable_becomes_a_tuple_in_order_without_duplicates(
         [b"room"],
         (r for r in ["ok", None]),
     ],
-    ids=lambda v: repr(v)[:20],
+    # Stable ids (pytest-xdist's workers must collect the same names): no memory address.
+    ids=lambda v: re.sub(r" at 0x[0-9a-f]+", "", repr(v))[:20],
 )
 def test_bad_rooms_are_refused(bad: Any) -> None:
     with pytest.raises(InvalidRoomError):

@@ -445,6 +445,7 @@ def test_a_message_over_the_limit_closes_1009(fragmented: bool) -> None:
         masked(Opcode.CONT, b"nothing to continue"),
         b"\x8f\x80\x00\x00\x00\x00",  # a reserved opcode
     ],
+    ids=["unmasked", "continuation-of-nothing", "reserved-opcode"],  # the masks are random
 )
 def test_protocol_errors_close_1002(data: bytes) -> None:
     connection = open_websocket()
