@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from _interop_bindings import BINDINGS, BindingAPI
-from _interop_clients import STDOUT_LINE_LIMIT, NodeClient, NodeHost
+from _interop_clients import NodeClient, NodeHost
 
 from .conftest import ADMIN_DIR
 
@@ -23,28 +23,9 @@ ACTIONS = ["EMIT", "JOIN", "LEAVE", "DISCONNECT", "MJOIN", "MLEAVE", "MDISCONNEC
 TEST_TIMEOUT = 30.0
 
 
-class AdminHost(NodeHost):
+def admin_host() -> NodeHost:
     """tests/interop's ``NodeHost``, running ``node/admin.cjs`` (the admin side) instead."""
-
-    async def _start(self) -> asyncio.subprocess.Process:
-        if self._starting is None:
-            self._starting = asyncio.Lock()
-        async with self._starting:
-            if self._process is None:
-                self._process = await asyncio.create_subprocess_exec(
-                    self.executable,
-                    str(ADMIN_DIR / "admin.cjs"),
-                    cwd=ADMIN_DIR,
-                    stdin=asyncio.subprocess.PIPE,
-                    stdout=asyncio.subprocess.PIPE,
-                    stderr=asyncio.subprocess.PIPE,
-                    limit=STDOUT_LINE_LIMIT,
-                )
-                self._readers = [
-                    asyncio.create_task(self._read_stdout(self._process)),
-                    asyncio.create_task(self._read_stderr(self._process)),
-                ]
-        return self._process
+    return NodeHost(ADMIN_DIR / "admin.cjs", ADMIN_DIR)
 
 
 def chat_app(**instrument: Any) -> Callable[[Any, BindingAPI], None]:
@@ -79,7 +60,7 @@ class Scene:
     def __init__(self, url: str, node: str) -> None:
         NodeHost.executable = node
         self.url = url
-        self.chats, self.admins = NodeHost(), AdminHost()
+        self.chats, self.admins = NodeHost(), admin_host()
         self.clients: list[NodeClient] = []
 
     async def chat(self, name: str, transports: tuple[str, ...] = ("websocket",)) -> NodeClient:
@@ -134,7 +115,7 @@ def told(admin: NodeClient, event: str) -> list[list[Any]]:
 async def bcryptjs_hash(node: str, password: str) -> str:
     """What a Node user of ``@socket.io/admin-ui`` puts in its options (bcryptjs)."""
     NodeHost.executable = node
-    host = AdminHost()
+    host = admin_host()
     hasher = NodeClient("", (), host=host, key="hasher")
     try:
         await host.command(hasher, "hash", password=password)

@@ -374,14 +374,15 @@ class PythonClient(Client):
 
 
 class NodeHost:
-    """The ``node`` process (``node/client.cjs``) of one test: it hosts every JavaScript
-    client of the test (starting node costs more than all the rest), each with its own
-    connection. Commands go to stdin, observations come back on stdout, each line naming
-    its client."""
+    """The ``node`` process (``node/client.cjs``, or ``script`` in ``cwd``: another driver
+    speaking the same lines) of one test: it hosts every JavaScript client of the test
+    (starting node costs more than all the rest), each with its own connection. Commands go
+    to stdin, observations come back on stdout, each line naming its client."""
 
     executable = "node"  # the fixture sets the path it checked
 
-    def __init__(self) -> None:
+    def __init__(self, script: Path = NODE_SCRIPT, cwd: Path = NODE_DIR) -> None:
+        self.script, self.cwd = script, cwd
         self._process: asyncio.subprocess.Process | None = None
         self._readers: list[asyncio.Task[None]] = []
         self._ids = itertools.count(1)
@@ -396,8 +397,8 @@ class NodeHost:
             if self._process is None:
                 self._process = await asyncio.create_subprocess_exec(
                     self.executable,
-                    str(NODE_SCRIPT),
-                    cwd=NODE_DIR,
+                    str(self.script),
+                    cwd=self.cwd,
                     stdin=asyncio.subprocess.PIPE,
                     stdout=asyncio.subprocess.PIPE,
                     stderr=asyncio.subprocess.PIPE,
