@@ -87,6 +87,7 @@ bench: $(STAMP) $(NODE_BENCH)
 	$(BIN)/python benchmarks/protocol.py
 	$(BIN)/python benchmarks/fanout.py --rounds 3
 	$(BIN)/python benchmarks/cluster.py --rounds 3
+	$(BIN)/python benchmarks/recovery.py
 
 ## fuzz: a million generated inputs at each binding over real sockets (minutes; not part of
 ## `make test`); prints inputs, crashes, leaked sockets and sessions, RSS (fuzz/README.md)
