@@ -24,13 +24,17 @@ from ._cluster_driver import ClusterHealth as ClusterHealth
 from ._cluster_driver import ClusterRequestTimeout as ClusterRequestTimeout
 from ._cluster_driver import ClusterUnavailableError as ClusterUnavailableError
 from ._cluster_driver import RemoteSocket as RemoteSocket
+from ._cluster_driver import StreamsAdapter as StreamsAdapter
 from ._cluster_outputs import ClusterOutput as ClusterOutput
 from ._cluster_outputs import MessageDropped as MessageDropped
 from ._cluster_outputs import Publish as Publish
+from ._cluster_outputs import RedisCommand as RedisCommand
 from ._cluster_outputs import RequestCompleted as RequestCompleted
 from ._cluster_outputs import ServerSideEvent as ServerSideEvent
 from ._cluster_outputs import Subscribe as Subscribe
 from ._cluster_outputs import Unsubscribe as Unsubscribe
+from ._cluster_streams import SessionRestore as SessionRestore
+from ._cluster_streams import StreamsMode as StreamsMode
 from ._cluster_wire import EMITTER_UID as EMITTER_UID
 from ._cluster_wire import ClusterMessageType as ClusterMessageType
 from ._cluster_wire import RequestType as RequestType
@@ -122,6 +126,7 @@ from ._outputs import SocketDisconnecting as SocketDisconnecting
 from ._recovery import RECOVERABLE_DISCONNECT_REASONS as RECOVERABLE_DISCONNECT_REASONS
 from ._recovery import ConnectionStateRecovery as ConnectionStateRecovery
 from ._recovery import PacketLog as PacketLog
+from ._recovery import RecoveredState as RecoveredState
 from ._recovery import RecoverySession as RecoverySession
 from ._recovery import RecoveryStore as RecoveryStore
 from ._recovery import RestoredSession as RestoredSession
@@ -135,6 +140,8 @@ from ._resp import RespParser as RespParser
 from ._resp import encode_command as encode_command
 from ._server import ConnectRequest as ConnectRequest
 from ._server import EventReceived as EventReceived
+from ._server import PersistSession as PersistSession
+from ._server import RestoreSession as RestoreSession
 from ._server import ServerMachine as ServerMachine
 from ._server import ServerOutput as ServerOutput
 from ._socketio import MAX_ACK_ID as MAX_ACK_ID
@@ -226,10 +233,13 @@ __all__ = [
     "PacketLog",
     "ParentOperator",
     "PendingResponse",
+    "PersistSession",
     "PreparedFrame",
     "Publish",
+    "RecoveredState",
     "RecoverySession",
     "RecoveryStore",
+    "RedisCommand",
     "Refuse",
     "RemoteProtocolError",
     "RemoteSocket",
@@ -237,6 +247,7 @@ __all__ = [
     "RequestType",
     "RespError",
     "RespParser",
+    "RestoreSession",
     "RestoredSession",
     "Room",
     "RoomCreated",
@@ -254,6 +265,7 @@ __all__ = [
     "ServerSideEvent",
     "SessionClosed",
     "SessionOpened",
+    "SessionRestore",
     "SessionState",
     "SidMethods",
     "SioData",
@@ -266,6 +278,8 @@ __all__ = [
     "SocketState",
     "SocketsJoin",
     "SocketsLeave",
+    "StreamsAdapter",
+    "StreamsMode",
     "Subscribe",
     "TimePassed",
     "TransportDriver",

@@ -19,6 +19,10 @@ The host moves the bytes: it subscribes to :meth:`subscriptions` (and follows
 received to :meth:`receive`, and asks Redis how many servers there are (``PUBSUB NUMSUB`` of
 :meth:`count_channel`) before starting a request. A message that cannot be understood is
 dropped and reported as :class:`MessageDropped`; nothing a peer publishes raises.
+
+With ``streams=True`` it speaks Node's ``@socket.io/redis-streams-adapter`` instead: a stream
+for what recovery needs, pub/sub for the rest, and :class:`RedisCommand` outputs whose
+replies come back (``_cluster_streams``, the :class:`StreamsMode` part of the machine).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, TypeAlias
 
 from . import _cluster_wire as wire
+from . import _streams_wire as sw
 from ._acks import check_time
 from ._cluster_outputs import (
     ClusterOutput,
@@ -39,6 +44,7 @@ from ._cluster_outputs import (
     Unsubscribe,
 )
 from ._cluster_requests import Request, RequestTracker
+from ._cluster_streams import StreamsMode
 from ._cluster_wire import (
     EMITTER_UID,
     ClusterMessageType,
@@ -77,12 +83,17 @@ def _no_description(nsp: str, sid: str) -> tuple[Mapping[str, Any], Any]:
     return {}, {}
 
 
-class ClusterMachine:
+class ClusterMachine(StreamsMode):
     """This server's part of a cluster (see the module docstring).
 
     ``sharded``: the sharded adapter's format (SPUBLISH, Redis >= 7) instead of the classic
-    pub/sub one. ``key``: the channel prefix (Node's ``key``, or ``channelPrefix`` when
-    sharded; default ``socket.io``); every server of a cluster must use the same.
+    pub/sub one. ``streams``: Node's Redis Streams adapter's (``_cluster_streams``: a stream
+    for broadcasts, joins, leaves and disconnects, pub/sub for the rest; connection state
+    recovery across servers), with ``stream_name``, ``stream_count``, ``max_len`` and
+    ``session_key_prefix`` as Node's ``streamName``, ``streamCount``, ``maxLen`` and
+    ``sessionKeyPrefix``. ``key``: the channel prefix (Node's ``key``, or ``channelPrefix``
+    when sharded or streams; default ``socket.io``); every server of a cluster must use the
+    same.
     ``subscription_mode`` (sharded only): ``"dynamic"`` (Node's default: a channel per public
     room), ``"dynamic-private"`` (socket id rooms too) or ``"static"``.
     ``publish_on_specific_response_channel`` (classic only): answers go to the requester's
@@ -104,7 +115,14 @@ class ClusterMachine:
         describe_socket: DescribeSocket = _no_description,
         uid: str | None = None,
         id_factory: Callable[[], str] | None = None,
+        streams: bool = False,
+        stream_name: str = sw.STREAM_NAME,
+        stream_count: int = 1,
+        max_len: int = sw.MAX_LEN,
+        session_key_prefix: str = sw.SESSION_KEY_PREFIX,
     ) -> None:
+        if streams and sharded:
+            raise LocalProtocolError("streams and sharded are two adapters: choose one")
         if subscription_mode not in ("static", "dynamic", "dynamic-private"):
             raise LocalProtocolError(
                 "subscription_mode is 'static', 'dynamic' or 'dynamic-private', "
@@ -112,12 +130,16 @@ class ClusterMachine:
             )
         self.server = server
         self.sharded = bool(sharded)
+        self.streams = bool(streams)
+        # The generic cluster messages ({uid, nsp, type, data}) of socket.io-adapter's
+        # ClusterAdapter, which the sharded and the streams adapters both speak.
+        self._generic = self.sharded or self.streams
         self.key = wire.check_key("key", key)
         self.subscription_mode: SubscriptionMode = subscription_mode
         self.publish_on_specific_response_channel = bool(publish_on_specific_response_channel)
         self.requests_timeout = check_time("requests_timeout", requests_timeout)
         self.describe_socket = describe_socket
-        self.id_factory = id_factory or (wire.sharded_id if self.sharded else wire.classic_id)
+        self.id_factory = id_factory or (wire.sharded_id if self._generic else wire.classic_id)
         self.uid = self.id_factory() if uid is None else uid
         if type(self.uid) is not str or not self.uid or self.uid == EMITTER_UID:
             raise LocalProtocolError(f"a server's uid is a non-empty string, not {self.uid!r}")
@@ -130,6 +152,12 @@ class ClusterMachine:
         self._relayed: dict[int, tuple[str, str, str]] = {}
         self._replies: dict[int, tuple[str, str, str]] = {}  # server-side emit answers owed
         self._last_reply = 0
+        self._init_streams(
+            stream_name=stream_name,
+            stream_count=stream_count,
+            max_len=max_len,
+            session_key_prefix=session_key_prefix,
+        )
         for nsp in server.namespaces():
             self._add(nsp)
 
@@ -137,7 +165,7 @@ class ClusterMachine:
 
     def _add(self, nsp: str) -> _Channels:
         key, uid = self.key, self.uid
-        if self.sharded:
+        if self._generic:
             base = f"{key}#{nsp}#"
             channels = _Channels(base, base, base, f"{base}{uid}#")
         else:
@@ -169,9 +197,11 @@ class ClusterMachine:
         if channels is None:
             return []
         rooms = self._room_channels.pop(nsp)
-        if self.sharded:
+        if self._generic:
             return [
-                Unsubscribe(channels=(channels.base, channels.own, *rooms.values()), sharded=True)
+                Unsubscribe(
+                    channels=(channels.base, channels.own, *rooms.values()), sharded=self.sharded
+                )
             ]
         for channel in (channels.request, channels.response, channels.own):
             self._routes.pop(channel, None)
@@ -194,7 +224,7 @@ class ClusterMachine:
 
     def _subscriptions(self, nsp: str, renew: bool = False) -> list[ClusterOutput]:
         channels = self._channels[nsp]
-        if not self.sharded:
+        if not self._generic:
             return [
                 Subscribe(
                     channels=(channels.request, channels.response, channels.own),
@@ -204,14 +234,14 @@ class ClusterMachine:
         subscribed = self._room_channels[nsp]
         if renew:
             subscribed.clear()
-        if self.subscription_mode != "static":
+        if self.sharded and self.subscription_mode != "static":
             namespace = self.server.engine.namespace(nsp)
             for room in namespace.rooms():
                 self._room_subscription(nsp, room, subscribed)
         return [
             Subscribe(
                 channels=(channels.base, channels.own, *subscribed.values()),
-                sharded=True,
+                sharded=self.sharded,
             )
         ]
 
@@ -261,6 +291,8 @@ class ClusterMachine:
     # -- publishing what this server does ----------------------------------------------------
 
     def _message(self, nsp: str, kind: ClusterMessageType, data: dict[str, Any]) -> bytes:
+        if self.streams:  # always MessagePack over the streams adapter's pub/sub
+            return sw.pubsub_message(self.uid, nsp, kind, data)
         return sharded_message(self.uid, nsp, kind, data)
 
     def _request(self, payload: dict[str, Any]) -> bytes:
@@ -277,10 +309,24 @@ class ClusterMachine:
         compress: bool = True,
     ) -> list[ClusterOutput]:
         """What to publish so that the other servers deliver this broadcast to their clients
-        (the host delivers to its own). ``rooms=None``: the whole namespace."""
+        (the host delivers to its own; in streams mode the machine does, once the XADD is
+        answered: :meth:`command_replied`). ``rooms=None``: the whole namespace."""
         channels = self._known(nsp)
         targets = [] if rooms is None else list(normalize_rooms(rooms))
-        opts = wire.opts_of(targets, except_, wire.flags_of(volatile, compress))
+        excluded = normalize_rooms(except_)
+        opts = wire.opts_of(targets, excluded, wire.flags_of(volatile, compress))
+        if self.streams:
+            data = {"packet": {"type": 2, "data": [event, *args]}, "opts": opts}
+            local = (
+                nsp,
+                event,
+                args,
+                None if rooms is None else tuple(targets),
+                excluded,
+                bool(volatile),
+                bool(compress),
+            )
+            return [self._stream_add(nsp, ClusterMessageType.BROADCAST, data, local)]
         if self.sharded:
             data = {"packet": {"type": 2, "data": [event, *args]}, "opts": opts}
             payload = self._message(nsp, ClusterMessageType.BROADCAST, data)
@@ -331,9 +377,11 @@ class ClusterMachine:
         channels = self._known(nsp)
         targets = [] if rooms is None else list(normalize_rooms(rooms))
         changed = list(normalize_rooms(names))
-        if self.sharded:
+        if self._generic:
             kind = ClusterMessageType.SOCKETS_JOIN if join else ClusterMessageType.SOCKETS_LEAVE
             data = {"opts": wire.opts_of(targets, except_, {}), "rooms": changed}
+            if self.streams:
+                return [self._stream_add(nsp, kind, data)]
             return [self._publish_sharded(channels.base, self._message(nsp, kind, data))]
         request = {
             "uid": self.uid,
@@ -354,8 +402,10 @@ class ClusterMachine:
         """What to publish so that the other servers disconnect their selected sockets."""
         channels = self._known(nsp)
         targets = [] if rooms is None else list(normalize_rooms(rooms))
-        if self.sharded:
+        if self._generic:
             data = {"opts": wire.opts_of(targets, except_, {}), "close": bool(close)}
+            if self.streams:
+                return [self._stream_add(nsp, ClusterMessageType.DISCONNECT_SOCKETS, data)]
             message = self._message(nsp, ClusterMessageType.DISCONNECT_SOCKETS, data)
             return [self._publish_sharded(channels.base, message)]
         request = {
@@ -370,7 +420,7 @@ class ClusterMachine:
         """What to publish to send ``event`` to the other servers, no answer wanted."""
         _check_event(event)
         channels = self._known(nsp)
-        if self.sharded:
+        if self._generic:
             data = {"packet": [event, *args]}
             message = self._message(nsp, ClusterMessageType.SERVER_SIDE_EMIT, data)
             return [self._publish_sharded(channels.base, message)]
@@ -382,7 +432,8 @@ class ClusterMachine:
         return [Publish(channel=channels.request, payload=self._request(request))]
 
     def _publish_sharded(self, channel: str, payload: bytes) -> Publish:
-        return Publish(channel=channel, payload=payload, sharded=True)
+        """A generic message published (SPUBLISH when sharded, PUBLISH in streams mode)."""
+        return Publish(channel=channel, payload=payload, sharded=self.sharded)
 
     # -- requests: this server asks, the others answer ----------------------------------------
 
@@ -434,7 +485,7 @@ class ClusterMachine:
         if request is None:
             return request_id, outputs
         channels = self._channels[nsp]
-        if self.sharded:
+        if self._generic:
             data = {"opts": wire.opts_of(targets, except_, {}), "requestId": request_id}
             message = self._message(nsp, ClusterMessageType.FETCH_SOCKETS, data)
             return self._track(request_id, request, self._publish_sharded(channels.base, message))
@@ -450,9 +501,9 @@ class ClusterMachine:
     def all_rooms(self, nsp: str, *, servers: int, now: float) -> tuple[str, list[ClusterOutput]]:
         """Ask the other servers for every room they have (classic adapter only: Node's
         sharded adapter has no such request)."""
-        if self.sharded:
+        if self._generic:
             raise LocalProtocolError(
-                "the sharded adapter has no all_rooms request (nor has Node's)"
+                "the sharded and streams adapters have no all_rooms request (nor have Node's)"
             )
         request_id, request, outputs = self._start("all_rooms", nsp, servers, now, None)
         if request is None:
@@ -476,7 +527,7 @@ class ClusterMachine:
         if request is None:
             return request_id, outputs
         channels = self._channels[nsp]
-        if self.sharded:
+        if self._generic:
             data = {"requestId": request_id, "packet": [event, *args]}
             message = self._message(nsp, ClusterMessageType.SERVER_SIDE_EMIT, data)
             return self._track(request_id, request, self._publish_sharded(channels.base, message))
@@ -514,7 +565,7 @@ class ClusterMachine:
         flags["timeout"] = wire.milliseconds(timeout)
         opts = wire.opts_of(targets, except_, flags)
         channels = self._channels[nsp]
-        if self.sharded:
+        if self._generic:
             data = {"packet": {"type": 2, "data": [event, *args]}, "requestId": request_id}
             data["opts"] = opts
             message = self._message(nsp, ClusterMessageType.BROADCAST, data)
@@ -553,7 +604,7 @@ class ClusterMachine:
         :class:`ServerSideEvent`, :class:`RequestCompleted`), or :class:`MessageDropped`."""
         check_time("now", now)
         try:
-            if self.sharded:
+            if self._generic:
                 return self._receive_sharded(channel, payload, now)
             nsp = self._routes.get(channel)
             if nsp is not None:
@@ -596,7 +647,7 @@ class ClusterMachine:
         except ValueError:
             return False
 
-    def _deliver(self, nsp: str, packet: Any, opts: Any) -> list[Any]:
+    def _deliver(self, nsp: str, packet: Any, opts: Any, offset: str | None = None) -> list[Any]:
         rooms, except_, flags = wire.selection_of(opts)
         data = packet.get("data") if isinstance(packet, dict) else None
         if not isinstance(data, list) or not data or not isinstance(data[0], str):
@@ -609,6 +660,7 @@ class ClusterMachine:
                 except_=except_,
                 volatile=flags.get("volatile") is True,
                 compress=flags.get("compress") is not False,
+                offset=offset,
             )
         )
 
@@ -747,7 +799,7 @@ class ClusterMachine:
         )
         deliveries = outputs[0]
         assert isinstance(deliveries, Deliveries) and deliveries.ack_id is not None
-        if self.sharded:
+        if self._generic:
             count = self._message(
                 nsp,
                 ClusterMessageType.BROADCAST_CLIENT_COUNT,
@@ -790,12 +842,12 @@ class ClusterMachine:
         if route is None:
             return []
         nsp, request_id, requester = route
-        if self.sharded:
+        if self._generic:
             channel = self._sharded_route(nsp, requester)
         else:
             channel = self._answer_channel(nsp, requester)
         try:
-            if self.sharded:
+            if self._generic:
                 message = self._message(
                     nsp,
                     ClusterMessageType.BROADCAST_ACK,
@@ -826,7 +878,7 @@ class ClusterMachine:
         if owed is None:
             raise LocalProtocolError(f"no server-side event waits for answer {reply!r}")
         nsp, request_id, route = owed
-        if self.sharded:
+        if self._generic:
             message = self._message(
                 nsp,
                 ClusterMessageType.SERVER_SIDE_EMIT_RESPONSE,
@@ -846,9 +898,18 @@ class ClusterMachine:
         return [publish]
 
     def _receive_sharded(self, channel: str, payload: bytes, now: float) -> list[Any]:
-        message = wire.decode_message(payload)
-        if not isinstance(message, dict):
-            raise RemoteProtocolError("a cluster message is an object")
+        if self.streams:
+            message = sw.decode_pubsub_message(payload)
+        else:
+            message = wire.decode_message(payload)
+            if not isinstance(message, dict):
+                raise RemoteProtocolError("a cluster message is an object")
+        return self._apply_message(message, now)
+
+    def _apply_message(
+        self, message: dict[str, Any], now: float, offset: str | None = None
+    ) -> list[Any]:
+        """A generic cluster message (sharded, streams); ``offset``: its stream entry id."""
         uid, nsp, kind = message.get("uid"), message.get("nsp"), message.get("type")
         if uid == self.uid or nsp not in self._channels:
             return []
@@ -861,7 +922,11 @@ class ClusterMachine:
         if kind == ClusterMessageType.BROADCAST:
             request_id = data.get("requestId")
             if request_id is None:
-                return self._deliver(nsp, data.get("packet"), data.get("opts"))
+                if offset is not None and (
+                    self.server.recovery is None or not sw.takes_offset(data)
+                ):
+                    offset = None
+                return self._deliver(nsp, data.get("packet"), data.get("opts"), offset)
             if type(request_id) is not str or type(uid) is not str:
                 raise RemoteProtocolError("a broadcast with acks needs a requestId and a uid")
             request = {"packet": data.get("packet"), "opts": data.get("opts")}

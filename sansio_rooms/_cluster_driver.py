@@ -12,8 +12,8 @@ loop or a socket.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 import attrs
 
@@ -22,6 +22,7 @@ from ._cluster import ClusterMachine
 from ._cluster_outputs import (
     MessageDropped,
     Publish,
+    RedisCommand,
     RequestCompleted,
     ServerSideEvent,
     Subscribe,
@@ -32,6 +33,7 @@ from ._names import Room
 
 if TYPE_CHECKING:
     from ._driver import ServerDriver
+    from ._server import PersistSession, RestoreSession
 
 __all__ = [
     "ClusterAdapter",
@@ -39,6 +41,7 @@ __all__ = [
     "ClusterRequestTimeout",
     "ClusterUnavailableError",
     "RemoteSocket",
+    "StreamsAdapter",
 ]
 
 logger = logging.getLogger("sansio_rooms.cluster")
@@ -101,6 +104,21 @@ class ClusterAdapter(Protocol):
     async def server_count(self, channel: str, sharded: bool) -> int:
         """``PUBSUB NUMSUB channel`` (``SHARDNUMSUB`` when sharded): servers, this one
         included. Raises if Redis cannot be asked."""
+
+
+class StreamsAdapter(ClusterAdapter, Protocol):
+    """What an adapter in streams mode (``options["streams"]``) gives the driver besides."""
+
+    def command(self, output: RedisCommand) -> None:
+        """Run the command soon, in order with the publishes (never blocks); when
+        ``output.reply_to`` is set, hand the reply to the server's ``cluster_replied``."""
+
+    async def take_session(self, key: str, check: Sequence[str]) -> tuple[object, object]:
+        """``MULTI / GET key / DEL key / EXEC``, and the command ``check``: their replies
+        (the EXEC one is ``[value, deleted]``). Raises if Redis cannot be asked."""
+
+    async def call(self, command: Sequence[str]) -> object:
+        """Run one command and return its reply. Raises if Redis cannot be asked."""
 
 
 class RemoteSocket:
@@ -207,6 +225,40 @@ class ClusterDriving:
         assert self.adapter is not None
         self.adapter.subscribe(output)
 
+    def _streams_adapter(self) -> StreamsAdapter:
+        assert self.cluster is not None and self.cluster.streams
+        return cast(StreamsAdapter, self.adapter)
+
+    def _on_redis_command(self, output: RedisCommand) -> None:
+        self._streams_adapter().command(output)
+
+    def _on_persist_session(self, output: PersistSession) -> None:
+        # Only a streams cluster makes the server machine keep its sessions elsewhere.
+        assert self.cluster is not None
+        self._run_cluster(self.cluster.persist_session(output))
+
+    def _on_restore_session(self, output: RestoreSession) -> None:
+        driver: ServerDriver = self  # type: ignore[assignment]
+        driver._spawn(self._restore(output))
+
+    async def _restore(self, output: RestoreSession) -> None:
+        """Node's ``restoreSession``: take the session, check the offset, read what
+        followed it; then the held CONNECT goes on, recovered or not."""
+        driver: ServerDriver = self  # type: ignore[assignment]
+        assert self.cluster is not None
+        restore = self.cluster.restore(output)
+        if restore.result is None:
+            adapter = self._streams_adapter()
+            try:
+                exec_reply, check_reply = await adapter.take_session(restore.key, restore.check)
+                command = restore.taken(exec_reply, check_reply)
+                while command is not None:
+                    command = restore.ranged(await adapter.call(command))
+            except Exception as error:  # Redis' errors: the client gets a new session
+                restore.failed(f"Redis could not be asked ({error!r})")
+        assert restore.result is not None
+        driver._run(driver.machine.complete_restore(output.ref, restore.result, driver.now()))
+
     def _on_message_dropped(self, output: MessageDropped) -> None:
         logger.warning("cluster: dropped a message on %s: %s", output.channel, output.reason)
 
@@ -251,6 +303,24 @@ class ClusterDriving:
         driver: ServerDriver = self  # type: ignore[assignment]
         assert self.cluster is not None
         driver._run(self.cluster.receive(channel, payload, driver.now()))
+
+    def cluster_started(self, stream: str, reply: object) -> None:
+        """The reply of the cluster machine's ``start_command(stream)`` (streams mode)."""
+        assert self.cluster is not None
+        self._run_cluster(self.cluster.started(stream, reply))
+
+    def cluster_stream(self, stream: str, reply: object) -> None:
+        """The adapter's stream reader calls this with every ``XREAD`` reply (streams mode)."""
+        driver: ServerDriver = self  # type: ignore[assignment]
+        assert self.cluster is not None
+        driver._run(self.cluster.receive_stream(stream, reply, driver.now()))
+
+    def cluster_replied(self, output: RedisCommand, reply: object) -> None:
+        """The adapter ran ``output`` (whose ``reply_to`` is set): its reply, ``None`` if it
+        failed."""
+        driver: ServerDriver = self  # type: ignore[assignment]
+        assert self.cluster is not None and output.reply_to is not None
+        driver._run(self.cluster.command_replied(output.reply_to, reply, driver.now()))
 
     # -- requests -------------------------------------------------------------------------------
 

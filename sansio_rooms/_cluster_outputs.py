@@ -16,6 +16,7 @@ __all__ = [
     "ClusterOutput",
     "MessageDropped",
     "Publish",
+    "RedisCommand",
     "RequestCompleted",
     "ServerSideEvent",
     "Subscribe",
@@ -33,6 +34,18 @@ class Publish:
     channel: str
     payload: bytes
     sharded: bool = False
+
+
+@final
+@attrs.frozen(kw_only=True)
+class RedisCommand:
+    """Run ``command`` (its arguments, e.g. ``("XADD", "socket.io", ...)``) on the connection
+    that publishes, in order with the :class:`Publish` outputs (the streams mode). When
+    ``reply_to`` is not ``None``, hand the reply to :meth:`ClusterMachine.command_replied`
+    with it (``None`` if the command failed): the machine waits for it."""
+
+    command: tuple[str, ...]
+    reply_to: int | None = None
 
 
 @final
@@ -99,5 +112,11 @@ class MessageDropped:
 
 
 ClusterOutput: TypeAlias = (
-    Publish | Subscribe | Unsubscribe | ServerSideEvent | RequestCompleted | MessageDropped
+    Publish
+    | RedisCommand
+    | Subscribe
+    | Unsubscribe
+    | ServerSideEvent
+    | RequestCompleted
+    | MessageDropped
 )

@@ -44,6 +44,7 @@ from ._cluster_driver import (
 from ._cluster_outputs import (
     MessageDropped,
     Publish,
+    RedisCommand,
     RequestCompleted,
     ServerSideEvent,
     Subscribe,
@@ -253,7 +254,8 @@ class BroadcastOperator:
                 compress=selection.compress_flag,
             )
         )
-        server._emit(selection, None, event, args)
+        if not server.cluster.streams:  # there the machine delivers, once the XADD is answered
+            server._emit(selection, None, event, args)
         # Awaited, it lets the adapter's writer go before this task goes on: handlers that
         # are ready to run all at once (a burst of events) would otherwise deliver to every
         # local client before the first publish is written, and the other servers' clients
@@ -593,7 +595,15 @@ class Socket:
             SioPacket(type=SioPacketType.EVENT, nsp=self.nsp, data=[event, *args])
             self._early.append((event, args))
             return _SENT
-        self.server._emit(Selection(nsp=self.nsp), (self.sid,), event, args)
+        server = self.server
+        cluster = server.cluster
+        if cluster is not None and cluster.streams and server.machine.recovery is not None:
+            # As Node does with recovery on: a broadcast to its id room, through the stream,
+            # so that the client finds it on any server if it misses it.
+            SioPacket(type=SioPacketType.EVENT, nsp=self.nsp, data=[event, *args])
+            server._run(cluster.broadcast(self.nsp, event, *args, rooms=self.sid))
+            return _SENT
+        server._emit(Selection(nsp=self.nsp), (self.sid,), event, args)
         return _SENT
 
     async def emit_with_ack(self, event: str, *args: Any, timeout: float) -> tuple[Any, ...]:
@@ -1358,6 +1368,9 @@ ServerDriver._dispatch = {
     AckReceived: ServerDriver._on_ack_received,
     # The cluster's outputs.
     Publish: ServerDriver._on_publish,
+    RedisCommand: ServerDriver._on_redis_command,
+    sio.PersistSession: ServerDriver._on_persist_session,
+    sio.RestoreSession: ServerDriver._on_restore_session,
     Subscribe: ServerDriver._on_subscribe,
     Unsubscribe: ServerDriver._on_subscribe,
     MessageDropped: ServerDriver._on_message_dropped,

@@ -46,6 +46,7 @@ __all__ = [
     "RECOVERABLE_DISCONNECT_REASONS",
     "ConnectionStateRecovery",
     "PacketLog",
+    "RecoveredState",
     "RecoverySession",
     "RecoveryStore",
     "RestoredSession",
@@ -142,6 +143,21 @@ class RestoredSession:
 
     session: RecoverySession
     missed: tuple[Sequence[str | bytes], ...]
+
+
+@final
+@attrs.frozen(kw_only=True)
+class RecoveredState:
+    """A session taken back from a store outside the machine (a Redis Streams cluster: see
+    :meth:`ServerMachine.complete_restore`): the socket's id, private id, rooms and data, and
+    the events it missed, in order, each as the EVENT packet's data ``[event, *args]`` (its
+    offset the last argument)."""
+
+    sid: str
+    pid: str
+    rooms: tuple[Room, ...]
+    data: Any = None
+    missed: tuple[Sequence[Any], ...] = ()
 
 
 #: One broadcast in the log: ``(rooms, except_rooms, messages, emitted_at)``, a tuple (one is

@@ -10,7 +10,10 @@ decided (:meth:`accept`, :meth:`refuse`, :meth:`emit`, :meth:`send_ack`, :meth:`
   :class:`WebSocketAccept`, :class:`WebSocketReject`, :class:`WebSocketClose`);
 * application outputs for it to dispatch (:class:`ConnectRequest`, :class:`EventReceived`,
   :class:`AckCompleted`, :class:`SocketDisconnecting`, :class:`SocketDisconnected`,
-  :class:`Connected`, room notices, :class:`SessionOpened`, :class:`SessionClosed`).
+  :class:`Connected`, room notices, :class:`SessionOpened`, :class:`SessionClosed`);
+* with connection state recovery kept outside the machine (:attr:`ServerMachine.external_recovery`,
+  a Redis Streams cluster): :class:`RestoreSession` (a CONNECT held until
+  :meth:`ServerMachine.complete_restore`) and :class:`PersistSession`.
 
 Room membership is the engine's (``machine.engine``): the application joins and leaves through
 ``machine.engine.namespace(nsp)``. Bad input from a client never raises: it closes that
@@ -48,13 +51,21 @@ from ._outputs import AckCompleted, Deliveries, Output, SocketDisconnected
 from ._recovery import (
     RECOVERABLE_DISCONNECT_REASONS,
     ConnectionStateRecovery,
+    RecoveredState,
     RecoveryStore,
     RestoredSession,
 )
 from ._socketio import SioDecoder, SioPacket, SioPacketType, encode_sio_packet
 from ._state import SocketState
 
-__all__ = ["ConnectRequest", "EventReceived", "ServerMachine", "ServerOutput"]
+__all__ = [
+    "ConnectRequest",
+    "EventReceived",
+    "PersistSession",
+    "RestoreSession",
+    "ServerMachine",
+    "ServerOutput",
+]
 
 _CONNECT, _DISCONNECT, _EVENT, _ACK, _CONNECT_ERROR = (
     SioPacketType.CONNECT,
@@ -107,8 +118,46 @@ class EventReceived:
     ack_id: int | None
 
 
+@final
+@attrs.frozen(kw_only=True)
+class RestoreSession:
+    """Connection state recovery with an external store (:attr:`ServerMachine.external_recovery`):
+    a client's CONNECT to ``nsp`` asks for its session back with ``pid`` and ``offset`` (both
+    strings, as Node requires). The CONNECT is held, nothing is sent: look the session up and
+    answer with :meth:`ServerMachine.complete_restore` and ``ref``, a
+    :class:`RecoveredState` or why not. Until then the client's other packets to ``nsp``
+    close its connection (as a packet before CONNECT does), and so does a second CONNECT."""
+
+    ref: int
+    nsp: str
+    eio_sid: str
+    pid: str
+    offset: str
+
+
+@final
+@attrs.frozen(kw_only=True)
+class PersistSession:
+    """Connection state recovery with an external store: socket ``sid`` of ``nsp`` went away
+    for a reason its client may come back from. Keep ``{sid, pid, rooms, data}`` under
+    ``pid`` for ``max_disconnection_duration`` (a Redis ``SET ... PX``)."""
+
+    nsp: str
+    sid: str
+    pid: str
+    rooms: tuple[Room, ...]
+    data: Any
+
+
 ServerOutput: TypeAlias = (
-    Output | TransportOutput | ConnectRequest | EventReceived | SessionOpened | SessionClosed
+    Output
+    | TransportOutput
+    | ConnectRequest
+    | EventReceived
+    | SessionOpened
+    | SessionClosed
+    | RestoreSession
+    | PersistSession
 )
 
 # One EventReceived per event a client sends: made the way _outputs.make_connected makes its
@@ -135,7 +184,15 @@ def _event_received(
 class _Client:
     """The Socket.IO side of one Engine.IO session."""
 
-    __slots__ = ("closed_for", "connect_deadline", "decoder", "eio_sid", "open", "sockets")
+    __slots__ = (
+        "closed_for",
+        "connect_deadline",
+        "decoder",
+        "eio_sid",
+        "open",
+        "restoring",
+        "sockets",
+    )
 
     def __init__(self, eio_sid: str, max_attachments: int) -> None:
         self.eio_sid = eio_sid
@@ -146,6 +203,8 @@ class _Client:
         # (reason, description) of a violation found after the session had already ended
         # later in the same long-polling batch: its SessionClosed carries them instead.
         self.closed_for: tuple[str, str] | None = None
+        # Namespaces whose CONNECT waits for an external restore: namespace -> its ref.
+        self.restoring: dict[str, int] = {}
 
 
 class ServerMachine:
@@ -189,6 +248,14 @@ class ServerMachine:
             None if connection_state_recovery is None else RecoveryStore(connection_state_recovery)
         )
         self._pids: dict[str, dict[str, str]] = {}  # namespace -> socket id -> private id
+        #: Connection state recovery keeps its sessions and packets outside the machine (a
+        #: Redis Streams cluster sets it): a CONNECT that asks for its session is held
+        #: (:class:`RestoreSession`) until :meth:`complete_restore`, a recoverable disconnect
+        #: gives :class:`PersistSession`, and broadcasts are neither kept nor numbered here
+        #: (their offset comes with :meth:`emit`'s ``offset``).
+        self.external_recovery = False
+        self._restores: dict[int, tuple[_Client, str, Any]] = {}  # ref -> held CONNECT
+        self._last_restore = 0
         self._sweep_at: float | None = None  # when the recovery store is next swept
         self._now = 0.0  # the latest time passed in (a broadcast's time, when not given)
         #: When true, a CONNECT to an unknown namespace creates it (listed in
@@ -343,7 +410,7 @@ class ServerMachine:
         nsp, kind = packet.nsp, packet.type
         sid = client.sockets.get(nsp)
         if kind is _CONNECT:
-            if sid is not None:
+            if sid is not None or nsp in client.restoring:
                 return self._close_client(
                     client, FORCED_SERVER_CLOSE, f"second CONNECT for {nsp}", now
                 )
@@ -397,6 +464,8 @@ class ServerMachine:
         id, rooms and data, and the packets it missed, sent before the CONNECT reply);
         otherwise the socket is new, with a new private id."""
         assert self.recovery is not None
+        if self.external_recovery:
+            return self._on_connect_restoring(client, nsp, auth)
         namespace = self.engine.namespace(nsp)
         restored = self.recovery.restore(nsp, auth, self._now)
         outputs: list[ServerOutput] = []
@@ -430,12 +499,100 @@ class ServerMachine:
         outputs.append(request)
         return outputs
 
+    def _on_connect_restoring(self, client: _Client, nsp: str, auth: Any) -> list[ServerOutput]:
+        """A CONNECT with recovery on and an external store: held while the host restores
+        the session it names, if it names one."""
+        pid = offset = None
+        if isinstance(auth, dict):
+            pid, offset = auth.get("pid"), auth.get("offset")
+        if type(pid) is not str or type(offset) is not str:
+            return self._connect_recovered(client, nsp, auth, None)
+        self._last_restore += 1
+        ref = self._last_restore
+        self._restores[ref] = (client, nsp, auth)
+        client.restoring[nsp] = ref
+        return [RestoreSession(ref=ref, nsp=nsp, eio_sid=client.eio_sid, pid=pid, offset=offset)]
+
+    def complete_restore(
+        self, ref: int, result: RecoveredState | str, now: float
+    ) -> list[ServerOutput]:
+        """The answer to :class:`RestoreSession` ``ref``: the session taken back (a
+        :class:`RecoveredState`: the socket gets its id, rooms and data again, and its client
+        the missed events, before the CONNECT reply), or why not (a new session is opened,
+        ``recovery_failure`` says why). Then :class:`ConnectRequest` comes, as for any CONNECT.
+        Nothing happens when the client has gone meanwhile; a ``ref`` never given raises
+        :class:`LocalProtocolError`."""
+        if type(ref) is not int or not 0 < ref <= self._last_restore:
+            raise LocalProtocolError(f"no session restore {ref!r} was asked for")
+        self._now = check_time("now", now)
+        held = self._restores.pop(ref, None)
+        if held is None:
+            return []  # the client left meanwhile (or this restore was completed already)
+        client, nsp, auth = held
+        del client.restoring[nsp]
+        if not client.open or nsp not in self._routes:
+            return []
+        if isinstance(result, RecoveredState):
+            namespace = self.engine.namespace(nsp)
+            sid = result.sid
+            if type(sid) is not str or not sid:
+                result = f"the stored session has no valid id ({sid!r:.40})"
+            elif namespace.has_socket(sid) or namespace.count_members(sid):
+                result = f"the session's id {sid} is in use here"
+        elif type(result) is not str:
+            raise LocalProtocolError(
+                f"a restore's result is a RecoveredState or a reason, not {result!r:.80}"
+            )
+        return self._connect_recovered(client, nsp, auth, result)
+
+    def _connect_recovered(
+        self, client: _Client, nsp: str, auth: Any, restored: RecoveredState | str | None
+    ) -> list[ServerOutput]:
+        """Connect a socket that an external store restored (or not)."""
+        namespace = self.engine.namespace(nsp)
+        outputs: list[ServerOutput] = []
+        if isinstance(restored, RecoveredState):
+            sid, pid = restored.sid, restored.pid
+            namespace.connect(sid, pending=True, route=client)
+            rooms = [
+                room for room in restored.rooms if room == sid or not namespace.has_socket(room)
+            ]
+            namespace.join(sid, rooms)
+            for data in restored.missed:
+                try:
+                    messages = encode_sio_packet(SioPacket(type=_EVENT, nsp=nsp, data=list(data)))
+                except (LocalProtocolError, TypeError, ValueError):
+                    continue  # not an event this server can send: its client never sees it
+                outputs += self.eio.send(client.eio_sid, messages)
+        else:
+            sid, pid = self.engine.id_factory(), self.engine.id_factory()
+            namespace.connect(sid, pending=True, route=client)
+        client.sockets[nsp] = sid
+        self._routes[nsp][sid] = client
+        self._pids[nsp][sid] = pid
+        recovered = isinstance(restored, RecoveredState)
+        outputs.append(
+            ConnectRequest(
+                nsp=nsp,
+                sid=sid,
+                eio_sid=client.eio_sid,
+                auth={} if auth is None else auth,
+                recovered=recovered,
+                data=restored.data if isinstance(restored, RecoveredState) else None,
+                recovery_failure=restored if isinstance(restored, str) else None,
+            )
+        )
+        return outputs
+
     def _on_session_closed(self, eio_sid: str, reason: str) -> list[ServerOutput]:
         client = self._clients.pop(eio_sid, None)
         if client is None:  # pragma: no cover - every session the machine saw has a client
             return []
         client.open = False
         client.connect_deadline = None
+        for ref in client.restoring.values():
+            del self._restores[ref]
+        client.restoring.clear()
         outputs: list[ServerOutput] = []
         for nsp, sid in list(client.sockets.items()):
             namespace = self.engine.namespace(nsp)
@@ -530,15 +687,20 @@ class ServerMachine:
         volatile: bool = False,
         compress: bool = True,
         now: float | None = None,
+        offset: str | None = None,
     ) -> list[ServerOutput]:
         """Broadcast ``event`` with ``args`` to a selection of the namespace (the engine's
         selection rules). The packet is encoded once, the frames built once.
 
         With connection state recovery on, a broadcast that is not volatile is kept for
         clients that come back, and its offset appended to its arguments, as Node does:
-        ``now`` is its time (the latest time passed in when not given)."""
-        if self.recovery is None or volatile:
-            messages = encode_sio_packet(SioPacket(type=_EVENT, nsp=nsp, data=[event, *args]))
+        ``now`` is its time (the latest time passed in when not given). With an external
+        store (:attr:`external_recovery`) nothing is kept here. ``offset``: the broadcast's
+        offset, given by whoever keeps it (a stream entry id), appended to its arguments as
+        it is; the broadcast is not kept here then."""
+        if self.recovery is None or volatile or offset is not None or self.external_recovery:
+            data = [event, *args] if offset is None else [event, *args, offset]
+            messages = encode_sio_packet(SioPacket(type=_EVENT, nsp=nsp, data=data))
             deliveries = self._namespace(nsp).emit(
                 None, rooms=rooms, except_=except_, sids=sids, sender=sender
             )
@@ -741,6 +903,11 @@ class ServerMachine:
             and isinstance(disconnected, SocketDisconnected)
             and disconnected.reason in RECOVERABLE_DISCONNECT_REASONS
         ):
+            if self.external_recovery:
+                outputs.append(
+                    PersistSession(nsp=nsp, sid=sid, pid=pid, rooms=tuple(rooms), data=data)
+                )
+                return outputs
             when = self._now if now is None else check_time("now", now)
             self.recovery.persist(nsp, sid=sid, pid=pid, rooms=rooms, data=data, now=when)
             self._swept_later(when)

@@ -23,6 +23,7 @@ from sansio_rooms import Socket as Socket
 from ._asgi import ASGIApp as ASGIApp
 from ._native import serve as serve
 from ._redis import RedisAdapter as RedisAdapter
+from ._redis_streams import RedisStreamsAdapter as RedisStreamsAdapter
 from ._server import AsyncEngineIOServer as AsyncEngineIOServer
 from ._server import AsyncServer as AsyncServer
 from ._transport import Connection as Connection
@@ -40,6 +41,7 @@ __all__ = [
     "HandshakeRequest",
     "ParentOperator",
     "RedisAdapter",
+    "RedisStreamsAdapter",
     "ServerNamespace",
     "Socket",
     "serve",

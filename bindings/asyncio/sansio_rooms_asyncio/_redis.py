@@ -20,10 +20,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sansio_rooms import ClusterHealth, ClusterUnavailableError, Publish, Subscribe, Unsubscribe
+from sansio_rooms import (
+    ClusterHealth,
+    ClusterUnavailableError,
+    Publish,
+    RedisCommand,
+    Subscribe,
+    Unsubscribe,
+)
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -80,7 +87,9 @@ class RedisAdapter:
         self.health = ClusterHealth()
         self._server: AsyncServer | None = None
         self._pubsub: Any = None
-        self._queue: asyncio.Queue[Publish | Subscribe | Unsubscribe] = asyncio.Queue()
+        self._queue: asyncio.Queue[Publish | RedisCommand | Subscribe | Unsubscribe] = (
+            asyncio.Queue()
+        )
         self._tasks: list[asyncio.Task[None]] = []
 
     def __repr__(self) -> str:
@@ -250,9 +259,9 @@ class RedisAdapter:
             stop = batch[-1] is _STOP
             if stop:
                 batch.pop()
-            publishes: list[Publish] = []
+            publishes: list[Publish | RedisCommand] = []
             for output in batch:
-                if isinstance(output, Publish):
+                if isinstance(output, Publish | RedisCommand):
                     publishes.append(output)
                     continue
                 await self._flush(client, publishes)
@@ -270,13 +279,14 @@ class RedisAdapter:
             if stop:
                 return
 
-    async def _flush(self, client: Redis, publishes: list[Publish]) -> None:
+    async def _flush(self, client: Redis, publishes: list[Publish | RedisCommand]) -> None:
         if not publishes:
             return
+        replies: list[Any] = []
         for attempt in (1, 2):
             try:
-                await self._publish_all(client, publishes)
-                return
+                replies = await self._publish_all(client, publishes)
+                break
             except asyncio.CancelledError:
                 raise
             except Exception as error:
@@ -286,23 +296,38 @@ class RedisAdapter:
                 if attempt == 2:
                     self.health = self.health.lost(len(publishes))
                     logger.error("cluster: %d message(s) not published (%s)", len(publishes), error)
+                    replies = [None] * len(publishes)
+        self._replied(publishes, replies)
+
+    def _replied(self, outputs: list[Publish | RedisCommand], replies: list[Any]) -> None:
+        """Hand the replies that the cluster machine waits for (streams mode) to the server:
+        ``None`` for a command that failed."""
+        server = self._server
+        for output, reply in zip(outputs, replies, strict=True):
+            if type(output) is RedisCommand and output.reply_to is not None and server:
+                try:
+                    server.cluster_replied(output, None if isinstance(reply, Exception) else reply)
+                except Exception:  # a bug of ours must not stop the writer
+                    logger.exception("cluster: handling the reply of %s failed", output.command[0])
 
     @staticmethod
-    async def _publish_all(client: Redis, publishes: list[Publish]) -> None:
+    async def _publish_all(client: Redis, publishes: list[Publish | RedisCommand]) -> list[Any]:
         if len(publishes) == 1:
             output = publishes[0]
+            if isinstance(output, RedisCommand):
+                return [await execute(client, output.command)]
             if output.sharded:
-                await client.spublish(output.channel, output.payload)
-            else:
-                await client.publish(output.channel, output.payload)
-            return
+                return [await client.spublish(output.channel, output.payload)]
+            return [await client.publish(output.channel, output.payload)]
         async with client.pipeline(transaction=False) as pipe:
             for output in publishes:
-                if output.sharded:
+                if isinstance(output, RedisCommand):
+                    pipe.execute_command(*output.command)
+                elif output.sharded:
                     pipe.spublish(output.channel, output.payload)
                 else:
                     pipe.publish(output.channel, output.payload)
-            await pipe.execute()
+            return list(await pipe.execute(raise_on_error=False))
 
     def _set_health(self, *, connected: bool, error: str | None = None) -> None:
         before = self.health
@@ -315,6 +340,12 @@ class RedisAdapter:
 
 
 _STOP = object()
+
+
+async def execute(client: Redis, command: Sequence[str]) -> Any:
+    """Run a command given as its arguments (redis-py's ``execute_command``, untyped)."""
+    untyped: Any = client
+    return await untyped.execute_command(*command)
 
 
 class _Flush:

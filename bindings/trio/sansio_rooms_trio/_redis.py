@@ -41,6 +41,7 @@ from sansio_rooms import (
     ClusterUnavailableError,
     LocalProtocolError,
     Publish,
+    RedisCommand,
     RemoteProtocolError,
     RespError,
     RespParser,
@@ -410,10 +411,10 @@ class RedisAdapter:
                         batch.append(self._queue.receive_nowait())
                     except trio.WouldBlock:
                         break
-                publishes: list[Publish] = []
+                publishes: list[Publish | RedisCommand] = []
                 stop = False
                 for output in batch:
-                    if isinstance(output, Publish):
+                    if isinstance(output, Publish | RedisCommand):
                         publishes.append(output)
                     elif isinstance(output, Subscribe | Unsubscribe):
                         await self._flush(client, publishes)
@@ -449,7 +450,9 @@ class RedisAdapter:
             self.health = self.health.lost(lost)
             logger.error("cluster: %d message(s) not published (stopped first)", lost)
 
-    async def _flush(self, client: Redis, publishes: list[Publish]) -> None:
+    async def _flush(self, client: Redis, outputs: list[Publish | RedisCommand]) -> None:
+        # Only the streams adapter queues commands (it has a _flush of its own).
+        publishes = [output for output in outputs if isinstance(output, Publish)]
         if not publishes:
             return
         try:
