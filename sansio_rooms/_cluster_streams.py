@@ -92,7 +92,7 @@ class SessionRestore:
         assert session is not None, "ranged() comes after taken()"
         try:
             entries = sw.entries_of_xrange_reply(reply)
-            missed = sw.missed_packets(entries, self.request.nsp, session.rooms)
+            missed = sw.missed_packets(entries, self.request.nsp, session.rooms, volatile=False)
         except RemoteProtocolError as error:
             self.failed(f"a missed packet is unreadable: {error}")
             return None

@@ -499,11 +499,12 @@ def session_of_exec_reply(reply: object) -> PersistedSession | None:
 
 
 def missed_packets(
-    entries: Iterable[StreamEntry], nsp: str, rooms: Sequence[Room]
+    entries: Iterable[StreamEntry], nsp: str, rooms: Sequence[Room], *, volatile: bool = True
 ) -> list[list[Any]]:
     """The packets a session in ``rooms`` missed among ``entries`` (in order), each an event's
     ``[name, *args, offset]``. :class:`RemoteProtocolError` (the restore fails) for a malformed
-    broadcast of the namespace."""
+    broadcast of the namespace. Node's filter replays volatile broadcasts too; ``volatile=False``
+    leaves them out, as a server with one process never keeps them."""
     missed: list[list[Any]] = []
     for entry in entries:
         if entry.fields.get("nsp") != nsp or entry.fields.get("type") != "3":
@@ -517,6 +518,9 @@ def missed_packets(
             or not isinstance(opts, dict)
         ):
             raise RemoteProtocolError(f"entry {entry.id}: a broadcast is {{packet, opts}}")
+        flags = opts.get("flags")
+        if not volatile and isinstance(flags, dict) and flags.get("volatile") is True:
+            continue
         targets = rooms_from_wire(opts.get("rooms"), "opts.rooms")
         excluded = rooms_from_wire(opts.get("except"), "opts.except")
         included = not targets or any(room in targets for room in rooms)

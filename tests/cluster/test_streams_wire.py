@@ -372,6 +372,9 @@ def test_missed_packets_filter() -> None:
     entries.append(sw.StreamEntry("9-99", {"nsp": "/chat", "type": "3", "data": "garbage"}))
     missed = sw.missed_packets(entries, "/", ("sid", "r", 7))
     assert missed == [["all", b"\x01", "9-0"], ["room", "9-1"], ["v", "9-5"], ["int", "9-6"]]
+    # This project's servers leave volatile broadcasts out (as one server never keeps them).
+    without = sw.missed_packets(entries, "/", ("sid", "r", 7), volatile=False)
+    assert without == [["all", b"\x01", "9-0"], ["room", "9-1"], ["int", "9-6"]]
     assert sw.missed_packets([], "/", ("r",)) == []
 
 
