@@ -6,7 +6,7 @@ hypothesis then runs thousands of random sequences of connects, joins, leaves, b
 two-phase disconnects against it and against the reference model, compares every answer, and
 shrinks any disagreement to a short list of steps.
 
-Run it (hypothesis needed: ``pip install sansio-rooms[testing]``)::
+Run it (hypothesis needed; from a checkout: ``pip install -e '.[testing]'``)::
 
     python examples/check_my_adapter.py
 
@@ -16,13 +16,19 @@ empty list of rooms means everybody, as it does in python-socketio and Node — 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
+from typing import Any
 
 from hypothesis import settings
 from hypothesis.stateful import run_state_machine_as_test
 
 from sansio_rooms import Room
 from sansio_rooms.testing import RoomsStateMachine
+
+
+def as_list(rooms: Any) -> list[Room]:
+    """Rooms as people pass them: one room (``"lobby"``, ``0``) or any iterable of rooms."""
+    return [rooms] if isinstance(rooms, (str, int)) else list(rooms)
 
 
 class SetRooms:
@@ -46,15 +52,15 @@ class SetRooms:
         receiving.add(sid)
         self.join(nsp, sid, [sid])  # every socket is in the room named after its id
 
-    def join(self, nsp: str, sid: str, rooms: Sequence[Room]) -> None:
+    def join(self, nsp: str, sid: str, rooms: Any) -> None:
         members_by_room, rooms_by_sid, _ = self._space(nsp)
-        for room in rooms:
+        for room in as_list(rooms):
             members_by_room.setdefault(room, set()).add(sid)
             rooms_by_sid[sid].add(room)
 
-    def leave(self, nsp: str, sid: str, rooms: Sequence[Room]) -> None:
+    def leave(self, nsp: str, sid: str, rooms: Any) -> None:
         members_by_room, rooms_by_sid, _ = self._space(nsp)
-        for room in rooms:
+        for room in as_list(rooms):
             if room in rooms_by_sid[sid]:
                 rooms_by_sid[sid].discard(room)
                 members_by_room[room].discard(sid)
@@ -72,15 +78,13 @@ class SetRooms:
         self.begin_disconnect(nsp, sid)
         self.finish_disconnect(nsp, sid)
 
-    def broadcast(
-        self, nsp: str, rooms: Sequence[Room] | None, except_: Sequence[Room], sender: str | None
-    ) -> Iterable[str]:
+    def broadcast(self, nsp: str, rooms: Any, except_: Any, sender: str | None) -> Iterable[str]:
         members_by_room, _, receiving = self._space(nsp)
         if rooms is None:
             targets = set(receiving)
         else:
-            targets = set().union(*(members_by_room.get(room, set()) for room in rooms))
-        for room in except_:
+            targets = set().union(*(members_by_room.get(room, set()) for room in as_list(rooms)))
+        for room in as_list(except_):
             targets -= members_by_room.get(room, set())
         targets.discard(sender)
         return targets & receiving

@@ -69,7 +69,7 @@ def test_a_recovered_socket_skips_the_middleware_unless_told_not_to(skip: bool) 
 
 
 def test_why_a_recovery_failed_is_logged(caplog: pytest.LogCaptureFixture) -> None:
-    driver, calls = recovering_driver()
+    driver, _ = recovering_driver()
     sid, pid, _ = dropped(driver)
     client = Client(driver)
     with caplog.at_level(logging.INFO, logger="sansio_rooms"):

@@ -26,6 +26,15 @@ from ._harness import sequential_ids as sequential_ids
 from ._machine import RoomsStateMachine as RoomsStateMachine
 from ._model import DEFAULT_REASON as DEFAULT_REASON
 from ._model import ReferenceModel as ReferenceModel
+from ._report import AdapterDefect as AdapterDefect
+from ._report import check_adapter as check_adapter
+from ._report import replay as replay
+from ._semantics import REFERENCE as REFERENCE
+from ._semantics import STRICT as STRICT
+from ._semantics import Semantics as Semantics
+from ._steps import Step as Step
+from ._steps import op as op
+from ._strategies import INVALID_KINDS as INVALID_KINDS
 from ._strategies import events as events
 from ._strategies import invalid_room_names as invalid_room_names
 from ._strategies import namespaces as namespaces
@@ -36,7 +45,11 @@ from ._strategies import socket_ids as socket_ids
 __all__ = [
     "CAPABILITIES",
     "DEFAULT_REASON",
+    "INVALID_KINDS",
+    "REFERENCE",
+    "STRICT",
     "AckAdapter",
+    "AdapterDefect",
     "BulkAdapter",
     "EngineAdapter",
     "Harness",
@@ -45,11 +58,16 @@ __all__ = [
     "ReferenceModel",
     "RoomsAdapter",
     "RoomsStateMachine",
+    "Semantics",
     "StatesAdapter",
+    "Step",
+    "check_adapter",
     "events",
     "invalid_room_names",
     "namespaces",
+    "op",
     "operation_sequences",
+    "replay",
     "room_names",
     "sequential_ids",
     "socket_ids",

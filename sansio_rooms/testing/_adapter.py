@@ -6,9 +6,11 @@ capabilities the machine exercises only when told the adapter has them (its ``su
 class attributes). :class:`EngineAdapter` puts our :class:`RoomEngine` behind all of them.
 
 Mutating methods return ``object``: the machine ignores what they return unless its
-``check_outputs`` is on, and then expects the engine's output values (room notices included).
-Room arguments are always a sequence; when the machine tests refusals
-(``check_errors``) it also passes values that are not rooms at all, which must be refused.
+``check_outputs`` (or ``supports_notices``) is on, and then expects the engine's output
+values (or only the room notices). Room arguments come as people pass them (the machine's
+``room_forms``): one bare room, a list, a tuple, a set, an iterator; the ``Sequence[Room]``
+hints below are the common case. When the machine tests refusals (``check_errors``) it also
+passes values that are not rooms at all, which the profile refuses.
 """
 
 from __future__ import annotations
@@ -34,29 +36,14 @@ __all__ = [
 
 
 #: The methods each capability needs: "" is what every adapter has, the others are named
-#: after the state machine's class attribute that turns them on.
+#: after the state machine's class attribute that turns them on ("not x": on unless x).
 CAPABILITIES: dict[str, tuple[str, ...]] = {
-    "": (
-        "connect",
-        "join",
-        "leave",
-        "begin_disconnect",
-        "finish_disconnect",
-        "disconnect",
-        "broadcast",
-        "rooms_of",
-        "rooms",
-        "members",
-    ),
+    "": ("connect", "join", "leave", "disconnect", "broadcast", "rooms_of", "rooms", "members"),
+    "not synchronous_disconnect": ("begin_disconnect", "finish_disconnect"),
     "supports_pending": ("connect_pending", "accept", "refuse"),
     "supports_states": ("state_of", "sockets"),
-    "supports_bulk": (
-        "members_of",
-        "sockets_join",
-        "sockets_leave",
-        "disconnect_sockets",
-        "close_room",
-    ),
+    "supports_bulk": ("members_of", "sockets_join", "sockets_leave", "disconnect_sockets"),
+    "supports_close_room": ("close_room",),
     "supports_acks": ("emit_with_ack", "ack", "advance", "next_deadline"),
 }
 

@@ -9,12 +9,17 @@ not logic worth duplicating).
 
 Every method checks everything before changing anything, so a method that raises leaves the
 model as it was: the state machine relies on that to compare "before" and "after" an error.
+
+The model runs under a :class:`Semantics` profile: ``STRICT`` (the default) is this library's
+engine, ``REFERENCE`` Socket.IO's in-memory adapter. Under ``REFERENCE`` an error still means
+"refused": Node ignores such calls (a join after the disconnect is a no-op), the model says
+so by raising, and changes nothing either way.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import attrs
 
@@ -39,6 +44,7 @@ from .._outputs import (
     SocketDisconnecting,
 )
 from .._state import SocketState
+from ._semantics import STRICT, Semantics
 
 __all__ = ["DEFAULT_REASON", "ReferenceModel"]
 
@@ -104,8 +110,11 @@ class _Namespace:
     #: ``(room, sid)`` pairs in the order the joins happened.
     memberships: list[tuple[Room, str]] = attrs.Factory(list)
     rooms: list[Room] = attrs.Factory(list)
-    #: Connected sockets in the order they became connected.
+    #: Sockets that became connected (still connected or disconnecting), in that order.
     connected: list[str] = attrs.Factory(list)
+    #: Sockets in the order they first joined a room (Node's ``adapter.sids``; any join,
+    #: even of no room, counts), until they are forgotten.
+    joined: list[str] = attrs.Factory(list)
 
 
 @attrs.define
@@ -126,7 +135,11 @@ class ReferenceModel:
     unchanged when they do. ``apply(event)`` is ``RoomEngine.handle`` for the model.
     """
 
-    def __init__(self, *, id_factory: Callable[[], str] | None = None) -> None:
+    def __init__(
+        self, *, id_factory: Callable[[], str] | None = None, semantics: Semantics = STRICT
+    ) -> None:
+        #: The profile the model follows (``STRICT``: this library's engine).
+        self.semantics = semantics
         #: Makes the ids of ``connect(nsp)`` without a ``sid``. Give the model a factory that
         #: yields what the engine's yields (two ``sequential_ids()``) to run them in lockstep.
         self.id_factory = id_factory
@@ -153,9 +166,14 @@ class ReferenceModel:
         socket = self._find(self._space(nsp), sid)
         if socket is None:
             raise UnknownSocketError(f"socket {sid!r} is not in namespace {nsp!r}")
-        if operation is not None and socket.state not in _ALLOWED[operation]:
+        if operation is not None and socket.state not in self._allowed(operation):
             raise InvalidStateError(f"cannot {operation} socket {sid!r}: {socket.state.value}")
         return socket
+
+    def _allowed(self, operation: str) -> frozenset[SocketState]:
+        if operation == "join" and self.semantics.disconnecting_may_join:
+            return frozenset(SocketState)
+        return _ALLOWED[operation]
 
     def _members(self, space: _Namespace, room: Room) -> list[str]:
         return [sid for r, sid in space.memberships if _same_room(r, room)]
@@ -200,6 +218,8 @@ class ReferenceModel:
         except_: object = (),
         sids: object = None,
         sender: str | None = None,
+        *,
+        bulk: bool = False,
     ) -> list[str]:
         """Who a broadcast with this selection reaches, in delivery order.
 
@@ -207,17 +227,34 @@ class ReferenceModel:
         each socket once; ``rooms`` and ``sids`` both ``None`` is every connected socket in
         the order they became connected, and an empty list of rooms is nobody. Minus every
         member (in any state) of the ``except_`` rooms, minus ``sender``; connected only.
+        The profile may change each of these (``Semantics``); ``bulk`` selects for
+        ``sockets_join``, ``sockets_leave`` and ``disconnect_sockets``.
         """
         space = self._space(nsp)
+        by_id_room = self.semantics.sender_excluded_by_id_room
         # Checked in the order the engine checks them, so that a call with two faults raises
         # the same error class from both.
-        if sender is not None and self._find(space, sender) is None:
+        if (
+            sender is not None
+            and not self.semantics.gone_sender_may_broadcast
+            and self._find(space, sender) is None
+        ):
             raise UnknownSocketError(f"sender {sender!r} is not in namespace {nsp!r}")
         target_rooms = None if rooms is None else normalize_rooms(rooms)
         target_sids = None if sids is None else _sids_arg(sids)
         excluded_rooms = normalize_rooms(except_)
+        if sender is not None and by_id_room:
+            # Node: socket.broadcast is except(socket.id), a room like any other.
+            excluded_rooms = (*excluded_rooms, sender)
+        if (
+            target_rooms == ()
+            and target_sids is None
+            and self.semantics.empty_rooms_reach_everybody
+        ):
+            target_rooms = None
+        selectable = self._selectable(space, bulk)
         if target_rooms is None and target_sids is None:
-            candidates = list(space.connected)
+            candidates = list(selectable)
         else:
             candidates = []
             for room in target_rooms or ():
@@ -231,8 +268,21 @@ class ReferenceModel:
         return [
             sid
             for sid in candidates
-            if sid not in excluded and sid != sender and sid in space.connected
+            if sid not in excluded and (by_id_room or sid != sender) and sid in selectable
         ]
+
+    def _selectable(self, space: _Namespace, bulk: bool) -> list[str]:
+        """The sockets a selection may reach, in whole-namespace order."""
+        if bulk:
+            disconnecting_too = self.semantics.bulk_selects_disconnecting
+        else:
+            disconnecting_too = self.semantics.disconnecting_receive
+        states = (_CONNECTED, _DISCONNECTING) if disconnecting_too else (_CONNECTED,)
+        order = space.joined if self.semantics.namespace_order_by_first_join else space.connected
+        return [sid for sid in order if self._state(space, sid) in states]
+
+    def _state(self, space: _Namespace, sid: str) -> SocketState:
+        return cast(_Socket, self._find(space, sid)).state
 
     def members_of(
         self, nsp: str, rooms: object = None, *, except_: object = (), sids: object = None
@@ -257,7 +307,9 @@ class ReferenceModel:
                     (s.sid, s.state, tuple(self.rooms_of(name, s.sid))) for s in space.sockets
                 ],
                 "rooms": [(room, tuple(self._members(space, room))) for room in space.rooms],
-                "connected": tuple(space.connected),
+                "connected": tuple(
+                    sid for sid in space.connected if self._state(space, sid) is _CONNECTED
+                ),
             }
             for name, space in self._spaces.items()
             if space.sockets
@@ -292,12 +344,23 @@ class ReferenceModel:
         outputs: list[Output] = []
         for room in self.rooms_of(nsp, socket.sid):
             outputs += self._remove(nsp, space, room, socket.sid)
-        # Never connected at this point: pending, or disconnecting (begin_disconnect has
-        # already taken it out of ``connected``).
         space.sockets.remove(socket)
+        space.connected = [sid for sid in space.connected if sid != socket.sid]
+        space.joined = [sid for sid in space.joined if sid != socket.sid]
+        return outputs
+
+    def _joins(self, nsp: str, space: _Namespace, sid: str, rooms: Iterable[Room]) -> list[Output]:
+        # One join call: the socket enters Node's ``sids`` index even when joining no room.
+        if sid not in space.joined:
+            space.joined.append(sid)
+        outputs: list[Output] = []
+        for room in rooms:
+            outputs += self._add(nsp, space, room, sid)
         return outputs
 
     def _check_no_foreign_id_room(self, space: _Namespace, sid: str, rooms: Iterable[Room]) -> None:
+        if self.semantics.id_rooms_open:
+            return
         for room in rooms:
             if self._is_socket_id(space, room) and room != sid:
                 raise LocalProtocolError(f"socket {sid!r} cannot join the id room of {room!r}")
@@ -317,7 +380,7 @@ class ReferenceModel:
             raise LocalProtocolError("a socket id must not be empty")
         if self._find(space, sid) is not None:
             raise DuplicateSocketError(f"socket {sid!r} is already in {name!r}")
-        if self._members(space, sid):
+        if self._members(space, sid) and not self.semantics.new_id_may_name_a_room:
             raise DuplicateSocketError(f"{sid!r} is already a room of {name!r}")
         socket = _Socket(sid, _PENDING)
         space.sockets.append(socket)
@@ -326,7 +389,10 @@ class ReferenceModel:
     def _accept(self, nsp: str, space: _Namespace, socket: _Socket) -> list[Output]:
         socket.state = _CONNECTED
         space.connected.append(socket.sid)
-        return [*self._add(nsp, space, socket.sid, socket.sid), Connected(nsp=nsp, sid=socket.sid)]
+        return [
+            *self._joins(nsp, space, socket.sid, [socket.sid]),
+            Connected(nsp=nsp, sid=socket.sid),
+        ]
 
     def accept(self, nsp: str, sid: str) -> list[Output]:
         name = normalize_namespace(nsp)
@@ -344,10 +410,7 @@ class ReferenceModel:
         space = self._space(name)
         names = normalize_rooms(rooms)
         self._check_no_foreign_id_room(space, sid, names)
-        outputs: list[Output] = []
-        for room in names:
-            outputs += self._add(name, space, room, sid)
-        return outputs
+        return self._joins(name, space, sid, names)
 
     def leave(self, nsp: str, sid: str, rooms: object) -> list[Output]:
         name = normalize_namespace(nsp)
@@ -365,7 +428,6 @@ class ReferenceModel:
         socket = self._socket(name, sid, "begin_disconnect")
         socket.state = _DISCONNECTING
         socket.reason = reason
-        self._space(name).connected.remove(sid)
         return [
             SocketDisconnecting(nsp=name, sid=sid, reason=reason, close_connection=close_connection)
         ]
@@ -426,14 +488,19 @@ class ReferenceModel:
         """
         name = normalize_namespace(nsp)
         names = normalize_rooms(join)
-        selected = self.members_of(name, rooms, except_=except_, sids=sids)
+        selected = self.recipients(name, rooms, except_, sids, bulk=True)
         space = self._space(name)
         for room in names:
-            if self._is_socket_id(space, room) and selected != [room]:
+            if (
+                self._is_socket_id(space, room)
+                and selected != [room]
+                and not self.semantics.id_rooms_open
+            ):
                 raise LocalProtocolError(f"sockets cannot join the id room of {room!r}")
         outputs: list[Output] = []
         for sid in selected:
-            outputs += self.join(name, sid, names)
+            if self._state(space, sid) in self._allowed("join"):
+                outputs += self._joins(name, space, sid, names)
         return outputs
 
     def sockets_leave(
@@ -448,7 +515,7 @@ class ReferenceModel:
         name = normalize_namespace(nsp)
         names = normalize_rooms(leave)
         outputs: list[Output] = []
-        for sid in self.members_of(name, rooms, except_=except_, sids=sids):
+        for sid in self.recipients(name, rooms, except_, sids, bulk=True):
             outputs += self.leave(name, sid, names)
         return outputs
 
@@ -464,18 +531,27 @@ class ReferenceModel:
     ) -> list[Output]:
         name = normalize_namespace(nsp)
         outputs: list[Output] = []
-        for sid in self.members_of(name, rooms, except_=except_, sids=sids):
-            outputs += self.begin_disconnect(name, sid, reason, close_connection=close_connection)
+        for sid in self.recipients(name, rooms, except_, sids, bulk=True):
+            # A disconnecting socket selected (Node's disconnectSockets) is on its way out.
+            if self.state_of(name, sid) is _CONNECTED:
+                outputs += self.begin_disconnect(
+                    name, sid, reason, close_connection=close_connection
+                )
         return outputs
 
     def close_room(self, nsp: str, room: object) -> list[Output]:
         name = normalize_namespace(nsp)
         space = self._space(name)
         room = normalize_room(room)
-        if self._is_socket_id(space, room):
+        if self._is_socket_id(space, room) and not self.semantics.id_rooms_open:
             raise LocalProtocolError(f"cannot close the id room of socket {room!r}")
+        if self.semantics.close_room_spares_pending:
+            # Node: io.in(room).socketsLeave(room), the selection of a bulk operation.
+            members = self.recipients(name, [room], bulk=True)
+        else:
+            members = self._members(space, room)
         outputs: list[Output] = []
-        for sid in self._members(space, room):
+        for sid in members:
             outputs += self._remove(name, space, room, sid)
         return outputs
 

@@ -16,6 +16,7 @@ from .. import _events as ev
 from .._names import Room
 
 __all__ = [
+    "INVALID_KINDS",
     "events",
     "invalid_room_names",
     "namespaces",
@@ -52,18 +53,34 @@ def namespaces() -> st.SearchStrategy[str]:
     return st.sampled_from(NAMESPACES)
 
 
-def invalid_room_names() -> st.SearchStrategy[object]:
+#: The kinds of values that are not rooms (``invalid_room_names(kinds)``): each alone, and
+#: inside a list of rooms.
+INVALID_KINDS: tuple[str, ...] = ("none", "bool", "bytes", "float", "dict", "object", "nested")
+
+
+def invalid_room_names(kinds: Sequence[str] = INVALID_KINDS) -> st.SearchStrategy[object]:
     """Values the engine must refuse with ``InvalidRoomError``, as a room name and as the
     ``rooms`` argument of join/leave/except alike. (``None`` is a valid *selection* —
-    the whole namespace — but never a room.)"""
+    the whole namespace — but never a room.) ``kinds`` narrows them to some of
+    ``INVALID_KINDS``."""
+    unknown = set(kinds) - set(INVALID_KINDS)
+    if unknown or not kinds:
+        raise ValueError(f"kinds must be some of {INVALID_KINDS}, not {kinds!r}")
+    alone: dict[str, st.SearchStrategy[object]] = {
+        "none": st.none(),
+        "bool": st.booleans(),
+        "bytes": st.sampled_from([b"r", bytearray(b"r")]) | st.binary(max_size=3),
+        "float": st.floats(allow_nan=True),
+        "dict": st.sampled_from([{"r": 1}])
+        | st.dictionaries(st.text(max_size=1), st.integers(), max_size=1),
+        "object": st.builds(object),
+        "nested": st.lists(room_names(), max_size=1),
+    }
+    inside = st.one_of(*(alone[kind] for kind in kinds))
     return st.one_of(
-        st.sampled_from([None, True, False, b"r", bytearray(b"r"), {"r": 1}, [None], ["r", None]]),
-        st.floats(allow_nan=True),
-        st.binary(max_size=3),
-        st.lists(st.one_of(st.none(), st.floats(), st.binary(max_size=1)), min_size=1, max_size=3),
-        st.lists(st.lists(room_names(), max_size=1), min_size=1, max_size=2),
-        st.dictionaries(st.text(max_size=1), st.integers(), max_size=1),
-        st.builds(object),
+        *(alone[kind] for kind in kinds if kind != "nested"),
+        st.lists(inside, min_size=1, max_size=3),
+        st.tuples(st.sampled_from(ROOM_NAMES), inside).map(list),
     )
 
 
