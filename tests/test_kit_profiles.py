@@ -130,3 +130,14 @@ def test_node_passes_reference_and_each_switch_is_named(switch: str) -> None:
 @node
 def test_node_agrees_with_the_reference_profile_on_random_runs() -> None:
     check_adapter(node_inmemory.CheckNodeInMemory, examples=300, seed=0)
+
+
+@pytest.mark.parametrize("closes", [False, True])
+def test_close_room_declared_apart_from_bulk_operations(closes: bool) -> None:
+    """``supports_close_room`` set on its own wins over ``supports_bulk``: an adapter without
+    bulk operations may still close rooms, and one with them may not."""
+    machine = type(
+        "Engine", (Engine,), {"supports_close_room": closes, "supports_bulk": not closes}
+    )
+    check_adapter(machine, examples=30, seed=0)
+    assert machine.supports_close_room is closes
