@@ -371,6 +371,28 @@ class ClusterDriving:
         return self.cluster is not None and not selection.local_flag and selection.rooms != ()
 
 
+def streams_options(
+    *,
+    channel_prefix: str,
+    stream_name: str,
+    stream_count: int,
+    max_len: int,
+    session_key_prefix: str,
+    requests_timeout: float,
+) -> dict[str, Any]:
+    """The ``ClusterMachine`` options of a binding's ``RedisStreamsAdapter`` (Node's option
+    names, as the adapters take them)."""
+    return {
+        "key": channel_prefix,
+        "streams": True,
+        "stream_name": stream_name,
+        "stream_count": stream_count,
+        "max_len": max_len,
+        "session_key_prefix": session_key_prefix,
+        "requests_timeout": requests_timeout,
+    }
+
+
 def timed_out(completed: RequestCompleted) -> ClusterRequestTimeout:
     """Node's error for a request some servers did not answer in time."""
     return ClusterRequestTimeout(

@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sansio_rooms import ClusterHealth, RedisCommand
+from sansio_rooms._cluster_driver import streams_options
 
 from ._redis import RedisAdapter, execute
 
@@ -71,15 +72,14 @@ class RedisStreamsAdapter(RedisAdapter):
             retry_delay=retry_delay,
             on_health=on_health,
         )
-        self.options = {
-            "key": channel_prefix,
-            "streams": True,
-            "stream_name": stream_name,
-            "stream_count": stream_count,
-            "max_len": max_len,
-            "session_key_prefix": session_key_prefix,
-            "requests_timeout": requests_timeout,
-        }
+        self.options = streams_options(
+            channel_prefix=channel_prefix,
+            stream_name=stream_name,
+            stream_count=stream_count,
+            max_len=max_len,
+            session_key_prefix=session_key_prefix,
+            requests_timeout=requests_timeout,
+        )
         self.read_count = read_count
         self.block_ms = block_ms
         self._readers: list[Redis] = []
