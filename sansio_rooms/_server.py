@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Final, TypeAlias, final
+from typing import Any, Final, NamedTuple, TypeAlias, final
 
 import attrs
 
@@ -179,6 +179,16 @@ def _event_received(
     _set_event_args(output, args)
     _set_event_ack_id(output, ack_id)
     return output
+
+
+class _Back(NamedTuple):
+    """A session taken back, from either store: what its socket is given again."""
+
+    sid: str
+    pid: str
+    rooms: Sequence[Room]
+    data: Any
+    missed: Sequence[Sequence[str | bytes]]  # the frames of each packet it missed
 
 
 class _Client:
@@ -446,18 +456,9 @@ class ServerMachine:
                 return self._send(client, error)
             self.add_namespace(nsp)
             self.created_namespaces.add(nsp)
-        namespace = self.engine.namespace(nsp)
-        if self.recovery is not None:
-            return self._on_connect_recovering(client, nsp, auth)
-        sid = self.engine.id_factory()
-        namespace.connect(sid, pending=True, route=client)
-        client.sockets[nsp] = sid
-        self._routes[nsp][sid] = client
-        return [
-            ConnectRequest(
-                nsp=nsp, sid=sid, eio_sid=client.eio_sid, auth={} if auth is None else auth
-            )
-        ]
+        if self.recovery is None:
+            return self._connect_pending(client, nsp, auth, None)
+        return self._on_connect_recovering(client, nsp, auth)
 
     def _on_connect_recovering(self, client: _Client, nsp: str, auth: Any) -> list[ServerOutput]:
         """A CONNECT with recovery on: the session its auth names comes back if it can (its
@@ -466,38 +467,12 @@ class ServerMachine:
         assert self.recovery is not None
         if self.external_recovery:
             return self._on_connect_restoring(client, nsp, auth)
-        namespace = self.engine.namespace(nsp)
         restored = self.recovery.restore(nsp, auth, self._now)
-        outputs: list[ServerOutput] = []
-        if isinstance(restored, RestoredSession):
-            session = restored.session
-            sid, pid = session.sid, session.pid
-            namespace.connect(sid, pending=True, route=client)
-            # Its rooms again (its id room among them), except a room that has become
-            # another socket's id room meanwhile.
-            rooms = [
-                room for room in session.rooms if room == sid or not namespace.has_socket(room)
-            ]
-            namespace.join(sid, rooms)
-            for messages in restored.missed:
-                outputs += self.eio.send(client.eio_sid, messages)
-        else:
-            sid, pid = self.engine.id_factory(), self.engine.id_factory()
-            namespace.connect(sid, pending=True, route=client)
-        client.sockets[nsp] = sid
-        self._routes[nsp][sid] = client
-        self._pids[nsp][sid] = pid
-        request = ConnectRequest(
-            nsp=nsp,
-            sid=sid,
-            eio_sid=client.eio_sid,
-            auth={} if auth is None else auth,
-            recovered=isinstance(restored, RestoredSession),
-            data=restored.session.data if isinstance(restored, RestoredSession) else None,
-            recovery_failure=restored if isinstance(restored, str) else None,
-        )
-        outputs.append(request)
-        return outputs
+        if not isinstance(restored, RestoredSession):
+            return self._connect_pending(client, nsp, auth, restored)
+        session = restored.session
+        back = _Back(session.sid, session.pid, session.rooms, session.data, restored.missed)
+        return self._connect_pending(client, nsp, auth, back)
 
     def _on_connect_restoring(self, client: _Client, nsp: str, auth: Any) -> list[ServerOutput]:
         """A CONNECT with recovery on and an external store: held while the host restores
@@ -549,37 +524,53 @@ class ServerMachine:
         self, client: _Client, nsp: str, auth: Any, restored: RecoveredState | str | None
     ) -> list[ServerOutput]:
         """Connect a socket that an external store restored (or not)."""
+        if not isinstance(restored, RecoveredState):
+            return self._connect_pending(client, nsp, auth, restored)
+        frames: list[Sequence[str | bytes]] = []
+        for data in restored.missed:
+            try:
+                frames.append(encode_sio_packet(SioPacket(type=_EVENT, nsp=nsp, data=list(data))))
+            except (LocalProtocolError, TypeError, ValueError):
+                continue  # not an event this server can send: its client never sees it
+        back = _Back(restored.sid, restored.pid, restored.rooms, restored.data, frames)
+        return self._connect_pending(client, nsp, auth, back)
+
+    def _connect_pending(
+        self, client: _Client, nsp: str, auth: Any, back: _Back | str | None
+    ) -> list[ServerOutput]:
+        """The socket a CONNECT makes, pending until the application answers: the session
+        ``back`` (its id, rooms and data; the frames it missed go out first), or a new one,
+        with a private id when recovery is on (``back``: why recovery failed, if it did)."""
         namespace = self.engine.namespace(nsp)
         outputs: list[ServerOutput] = []
-        if isinstance(restored, RecoveredState):
-            sid, pid = restored.sid, restored.pid
+        pid: str | None
+        if isinstance(back, _Back):
+            sid, pid = back.sid, back.pid
             namespace.connect(sid, pending=True, route=client)
-            rooms = [
-                room for room in restored.rooms if room == sid or not namespace.has_socket(room)
-            ]
-            namespace.join(sid, rooms)
-            for data in restored.missed:
-                try:
-                    messages = encode_sio_packet(SioPacket(type=_EVENT, nsp=nsp, data=list(data)))
-                except (LocalProtocolError, TypeError, ValueError):
-                    continue  # not an event this server can send: its client never sees it
+            # Its rooms again (its id room among them), except a room that has become
+            # another socket's id room meanwhile.
+            namespace.join(
+                sid, [room for room in back.rooms if room == sid or not namespace.has_socket(room)]
+            )
+            for messages in back.missed:
                 outputs += self.eio.send(client.eio_sid, messages)
         else:
-            sid, pid = self.engine.id_factory(), self.engine.id_factory()
+            sid = self.engine.id_factory()
+            pid = None if self.recovery is None else self.engine.id_factory()
             namespace.connect(sid, pending=True, route=client)
         client.sockets[nsp] = sid
         self._routes[nsp][sid] = client
-        self._pids[nsp][sid] = pid
-        recovered = isinstance(restored, RecoveredState)
+        if pid is not None:
+            self._pids[nsp][sid] = pid
         outputs.append(
             ConnectRequest(
                 nsp=nsp,
                 sid=sid,
                 eio_sid=client.eio_sid,
                 auth={} if auth is None else auth,
-                recovered=recovered,
-                data=restored.data if isinstance(restored, RecoveredState) else None,
-                recovery_failure=restored if isinstance(restored, str) else None,
+                recovered=isinstance(back, _Back),
+                data=back.data if isinstance(back, _Back) else None,
+                recovery_failure=back if isinstance(back, str) else None,
             )
         )
         return outputs
