@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from typing import Any, TypeVar
 
 from . import _engineio_server as eio
@@ -54,19 +54,23 @@ class EngineIOSession:
         self.transport = transport
         self.data: dict[str, Any] = {}
         self.connected = True
+        # Handlers of this session started as tasks and not finished: while there are any, a
+        # plain ``def`` handler waits its turn in a task too (they run in order).
+        self._in_flight = 0
 
     def __repr__(self) -> str:
         return f"<EngineIOSession {self.sid}>"
 
-    async def send(self, data: str | bytes) -> None:
-        """Send one message: ``str`` as text, ``bytes`` as binary. Nothing happens once the
-        session is closed."""
+    def send(self, data: str | bytes) -> _Sent:
+        """Send one message: ``str`` as text, ``bytes`` as binary, at once (as Node's
+        ``socket.send``), so that a plain ``def`` handler can send; ``await`` it or not.
+        Nothing happens once the session is closed."""
         if not isinstance(data, (str, bytes, bytearray, memoryview)):
             raise LocalProtocolError(f"a message is str or bytes, not {type(data).__name__}")
-        if not self.connected:
-            return
-        message = data if isinstance(data, (str, bytes)) else bytes(data)
-        self.server._run(self.server.machine.send(self.sid, [message]))
+        if self.connected:
+            message = data if isinstance(data, (str, bytes)) else bytes(data)
+            self.server._run(self.server.machine.send(self.sid, [message]))
+        return _SENT
 
     async def close(self) -> None:
         """Close the session from the server side (the client gets the close packet)."""
@@ -74,6 +78,19 @@ class EngineIOSession:
             return
         server = self.server
         server._run(server.machine.close(self.sid, server.now()))
+
+
+class _Sent:
+    """What ``send`` returns: the message is on its way already; ``await`` it or not."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[None, None, None]:
+        return
+        yield  # a generator that yields nothing: awaiting it does not suspend
+
+
+_SENT = _Sent()
 
 
 async def _call(handler: Callable[..., Any], *args: Any) -> None:
@@ -153,27 +170,50 @@ class EngineIODriver(TransportDriver):
             self, output.eio_sid, output.query, output.transport, self._opened_by(output)
         )
         self._sessions[output.eio_sid] = session
-        self._spawn_for(session, self._handle("connect", session))
+        self._handle("connect", session)
 
     # The machine reports messages of open sessions only, and closes a session once.
 
     def _on_message(self, output: eio.MessageReceived) -> None:
-        session = self._sessions[output.eio_sid]
-        self._spawn_for(session, self._handle("message", session, output.data))
+        self._handle("message", self._sessions[output.eio_sid], output.data)
 
     def _on_session_closed(self, output: eio.SessionClosed) -> None:
         session = self._sessions.pop(output.eio_sid)
         session.connected = False
-        self._spawn_for(session, self._handle("disconnect", session, output.reason))
+        self._handle("disconnect", session, output.reason)
 
-    async def _handle(self, event: str, session: EngineIOSession, *args: Any) -> None:
+    def _handle(self, event: str, session: EngineIOSession, *args: Any) -> None:
+        """Run ``event``'s handler: a plain function here and now, as Node runs its
+        listeners (what it sends goes out before the next message is read); a coroutine
+        function, or anything while an earlier handler of the session is still running, as
+        a task, in order."""
         handler = self._handlers.get(event)
         if handler is None:
             return
+        if session._in_flight or inspect.iscoroutinefunction(handler):
+            self._handle_in_order(event, session, _call(handler, session, *args))
+            return
         try:
-            await _call(handler, session, *args)
+            result = handler(session, *args)
         except Exception:
             logger.exception("%s handler of Engine.IO session %s failed", event, session.sid)
+            return
+        if inspect.isawaitable(result):  # a function that returns a coroutine after all
+            self._handle_in_order(event, session, result)
+
+    def _handle_in_order(self, event: str, session: EngineIOSession, handling: Any) -> None:
+        """Await ``handling`` in a task, counted in ``session._in_flight``."""
+        session._in_flight += 1
+
+        async def run() -> None:
+            try:
+                await handling
+            except Exception:
+                logger.exception("%s handler of Engine.IO session %s failed", event, session.sid)
+            finally:
+                session._in_flight -= 1
+
+        self._spawn_for(session, run())
 
     def _begin_shutdown(self) -> None:
         """Every client is told: its session closes with "server shutting down"."""

@@ -227,3 +227,66 @@ def test_a_shutdown_that_ends_the_process_waits_for_the_last_writes_within_a_bou
     driver._spawn(driver._shutdown_then(lambda: ended.append(driver.clock)))
     driver.settle()
     assert ended[1] == ended[0]  # nothing left to write: at once
+
+
+def test_a_plain_handler_runs_at_once_and_keeps_its_place_behind_a_running_one(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A plain ``def`` handler runs as the message is read, without a task (what it sends is
+    out before the next message). While a handler of the session runs as a task, the later
+    ones are tasks too, started in order (never one ahead of an earlier one). Failures are
+    logged; a function returning a coroutine is awaited in order too."""
+    driver = Driver()
+    order: list[str] = []
+    gate: list[Any] = []
+
+    async def held(session: EngineIOSession, data: str) -> None:
+        order.append("hold-start")
+        while not gate:
+            await _turn()
+        order.append(data)
+        session.send(data)
+
+    async def later(session: EngineIOSession, data: str) -> None:
+        order.append(data)
+        await session.send(data)
+
+    @driver.on("message")
+    def message(session: EngineIOSession, data: str | bytes) -> Any:
+        if data == "hold":
+            return held(session, data)
+        if data == "boom":
+            raise RuntimeError("boom")
+        if data == "coroutine":
+            return later(session, data)
+        order.append(str(data))
+        session.send(data)
+        return None
+
+    ws = WebSocket(driver)
+    driver._websocket_message(ws, "4one")
+    assert ws.frames[1:] == ["4one"]  # sent at once, no settle(): no task
+    driver._websocket_message(ws, "4hold")
+    driver._websocket_message(ws, "4two")  # a task too: it may not run before "hold" starts
+    assert order == ["one"]
+    driver.settle()
+    assert order == ["one", "hold-start", "two"]
+    gate.append(True)
+    driver.settle()
+    assert order == ["one", "hold-start", "two", "hold"]
+    assert ws.frames[1:] == ["4one", "4two", "4hold"]
+    with caplog.at_level(logging.ERROR, logger="sansio_rooms"):
+        driver._websocket_message(ws, "4boom")
+        driver._websocket_message(ws, "4coroutine")
+        driver.settle()
+    assert order[-1] == "coroutine" and ws.frames[-1] == "4coroutine"
+    assert any("message handler of Engine.IO session" in r.getMessage() for r in caplog.records)
+
+
+class _Turn:
+    def __await__(self) -> Any:
+        yield
+
+
+def _turn() -> _Turn:
+    return _Turn()

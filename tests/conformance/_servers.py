@@ -104,8 +104,8 @@ def engineio_app(binding: ModuleType) -> ASGIApp:
     )
 
     @server.on("message")
-    async def message(session: Any, data: str | bytes) -> None:
-        await session.send(data)
+    def message(session: Any, data: str | bytes) -> None:
+        session.send(data)  # at once, as the suite's Node server does
 
     app: ASGIApp = binding.ASGIApp(server, socketio_path="engine.io")
     return app
