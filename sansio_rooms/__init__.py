@@ -150,6 +150,7 @@ from ._socketio import SioData as SioData
 from ._socketio import SioDecoder as SioDecoder
 from ._socketio import SioPacket as SioPacket
 from ._socketio import SioPacketType as SioPacketType
+from ._socketio import encode_event as encode_event
 from ._socketio import encode_sio_packet as encode_sio_packet
 from ._state import TRANSITIONS as TRANSITIONS
 from ._state import Operation as Operation
@@ -295,6 +296,7 @@ __all__ = [
     "decode_payload",
     "default_id_factory",
     "encode_command",
+    "encode_event",
     "encode_packet",
     "encode_payload",
     "encode_sio_packet",

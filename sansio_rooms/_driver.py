@@ -14,6 +14,7 @@ machine (:class:`ServerMachine`) does all the protocol and room work.
 from __future__ import annotations
 
 import abc
+import contextlib
 import inspect
 import logging
 import re
@@ -33,6 +34,7 @@ from ._app import (
     Selection,
     ServerNamespace,
     namespace_key,
+    sender_selection,
 )
 from ._cluster_driver import (
     SERVER_SIDE_EMIT_TIMEOUT,
@@ -238,7 +240,7 @@ class BroadcastOperator:
         of a cluster, unless ``local``). Sent at once; ``await`` it or not (:class:`Sent`)."""
         server = self._server
         selection = self._selection
-        if not server._cluster_selection(selection):
+        if server.cluster is None or not server._cluster_selection(selection):
             server._emit(selection, None, event, args)
             return _SENT
         assert server.cluster is not None
@@ -629,9 +631,9 @@ class Socket:
     def to(self, rooms: Iterable[Room] | Room) -> BroadcastOperator:
         """Broadcast to these rooms, never to this socket."""
         # One selection, made at once (``_operator().to()`` would make two): the hot path
-        # of a chat's handler.
-        rooms = tuple(dict.fromkeys(normalize_rooms(rooms)))
-        return BroadcastOperator(self.server, Selection(nsp=self.nsp, sender=self.sid, rooms=rooms))
+        # of a chat's handler, one room by name the commonest.
+        names = (rooms,) if type(rooms) is str else normalize_rooms(rooms)
+        return BroadcastOperator(self.server, sender_selection(self.nsp, self.sid, names))
 
     def in_(self, rooms: Iterable[Room] | Room) -> BroadcastOperator:
         return self.to(rooms)
@@ -706,6 +708,9 @@ class ServerDriver(TransportDriver, ClusterDriving, SidMethods, Instrumented):
         self.cleanup_empty_child_namespaces = bool(cleanup_empty_child_namespaces)
         self._init_cluster(adapter)
         self.handlers = Handlers()
+        # Handler -> whether it is a coroutine function: asked for every event, and
+        # inspect.iscoroutinefunction costs more than the rest of a plain handler's dispatch.
+        self._async_handlers: dict[Any, bool] = {}
         self._sockets: dict[tuple[str, str], Socket] = {}
         self._ack_waiters: dict[int, Waiter] = {}
         # Engine.IO session -> the request that opened it.
@@ -1032,7 +1037,11 @@ class ServerDriver(TransportDriver, ClusterDriving, SidMethods, Instrumented):
             logger.info("no handler for event %r of %s", event, socket.nsp)
             return
         arguments = (event, *args) if catch_all else args
-        if socket._in_flight or inspect.iscoroutinefunction(handler):
+        try:
+            is_async = self._async_handlers[handler]
+        except (KeyError, TypeError):  # new, or unhashable
+            is_async = self._learn_handler(handler)
+        if is_async or socket._in_flight:
             self._spawn_in_order(socket, self._run_event(socket, handler, event, arguments, ack_id))
             return
         # A plain function runs here and now, as Node runs its listeners: no task.
@@ -1043,12 +1052,21 @@ class ServerDriver(TransportDriver, ClusterDriving, SidMethods, Instrumented):
                 "handler of event %r in %s failed (socket %s)", event, socket.nsp, socket.sid
             )
             return
-        if inspect.isawaitable(result):  # a function that returns a coroutine after all
+        # (None first: the common result, and inspect.isawaitable's cost is not small.)
+        if result is not None and inspect.isawaitable(result):
+            # A function that returned a coroutine after all.
             awaiting = self._run_event(socket, _awaited, event, (result,), ack_id)
             self._spawn_in_order(socket, awaiting)
             return
         if ack_id is not None:
             self._acknowledge(socket, event, result, ack_id)
+
+    def _learn_handler(self, handler: Any) -> bool:
+        """Whether ``handler`` is a coroutine function, remembered when it can be."""
+        is_async = inspect.iscoroutinefunction(handler)
+        with contextlib.suppress(TypeError):  # unhashable: asked each time
+            self._async_handlers[handler] = is_async
+        return is_async
 
     async def _run_packet_middleware(
         self, socket: Socket, packet: list[Any], ack_id: int | None

@@ -140,6 +140,26 @@ class WebSocketSend:
     control: bool = False
 
 
+_new = object.__new__
+_set_handles, _set_frames, _set_volatile, _set_compress, _set_control = (
+    WebSocketSend.__dict__[field.name].__set__ for field in attrs.fields(WebSocketSend)
+)
+
+
+def _websocket_send(
+    handles: tuple[Handle, ...], frames: tuple[str | bytes, ...], volatile: bool, compress: bool
+) -> WebSocketSend:
+    """``WebSocketSend(...)`` of a broadcast, through the slots (once per broadcast: attrs'
+    frozen ``__init__`` costs twice as much)."""
+    output = _new(WebSocketSend)
+    _set_handles(output, handles)
+    _set_frames(output, frames)
+    _set_volatile(output, volatile)
+    _set_compress(output, compress)
+    _set_control(output, False)
+    return output
+
+
 @final
 @attrs.frozen(kw_only=True)
 class WebSocketClose:
@@ -166,6 +186,19 @@ class MessageReceived:
 
     eio_sid: str
     data: str | bytes
+
+
+_set_message_eio_sid, _set_message_data = (
+    MessageReceived.__dict__[field.name].__set__ for field in attrs.fields(MessageReceived)
+)
+
+
+def _message_received(eio_sid: str, data: str | bytes) -> MessageReceived:
+    """``MessageReceived(eio_sid=..., data=...)`` through the slots: once per message in."""
+    output = _new(MessageReceived)
+    _set_message_eio_sid(output, eio_sid)
+    _set_message_data(output, data)
+    return output
 
 
 @final
@@ -554,14 +587,22 @@ class EngineIOServer:
     def websocket_message(self, handle: Handle, data: str | bytes, now: float) -> list[_Output]:
         """A WebSocket message arrived. Messages of an unknown or closed WebSocket are ignored
         (they can race with a close)."""
-        check_time("now", now)
-        return self._time_passed(now) + self._websocket_message(handle, data, now)
+        if type(now) is not float or not now >= 0.0:  # (NaN is not >= 0.0)
+            check_time("now", now)
+        timers = self._timers
+        if timers and timers[0][0] <= now:  # (_time_passed, inline: once per message)
+            return self.advance(now) + self._websocket_message(handle, data, now)
+        return self._websocket_message(handle, data, now)
 
     def _websocket_message(self, handle: Handle, data: str | bytes, now: float) -> list[_Output]:
         session = self._by_websocket.get(handle)
         if session is None:
             return []
-        size = len(data) if isinstance(data, bytes) else len(data.encode("utf-8", "surrogatepass"))
+        if type(data) is str:
+            # An ASCII text's UTF-8 size is its length (isascii() reads a flag): no encoding.
+            size = len(data) if data.isascii() else len(data.encode("utf-8", "surrogatepass"))
+        else:
+            size = len(data)
         if handle == session.probe:
             return self._on_probe_message(session, data, now)
         if size > self.max_payload:
@@ -572,6 +613,11 @@ class EngineIOServer:
                 now,
                 close_code=1009,  # "message too big", as Node's ws says
             )
+        if type(data) is str and data[:1] == "4":
+            # A message, the commonest packet by far: what _on_packet does with it, without
+            # the packet object.
+            session.last_packet = now
+            return [_message_received(session.sid, data[1:])]
         try:
             packet = decode_packet(data)
         except RemoteProtocolError as error:
@@ -681,7 +727,10 @@ class EngineIOServer:
     ) -> list[TransportOutput]:
         """Send the same message packets to several sessions: the WebSocket frames are built
         once, and every WebSocket session is in one :class:`WebSocketSend`."""
-        frames = tuple(m if isinstance(m, bytes) else "4" + m for m in messages)
+        if len(messages) == 1 and type(messages[0]) is str:  # one text packet: the common case
+            frames: tuple[str | bytes, ...] = ("4" + messages[0],)
+        else:
+            frames = tuple(m if isinstance(m, bytes) else "4" + m for m in messages)
         handles: list[Handle] = []
         outputs: list[TransportOutput] = []
         sessions = self._sessions
@@ -698,12 +747,7 @@ class EngineIOServer:
                     checked = True
                 outputs += self._queue(session, frames, volatile)
         if handles:
-            outputs.insert(
-                0,
-                WebSocketSend(
-                    handles=tuple(handles), frames=frames, volatile=volatile, compress=compress
-                ),
-            )
+            outputs.insert(0, _websocket_send(tuple(handles), frames, volatile, compress))
         return outputs
 
     def _queue(

@@ -55,7 +55,7 @@ from ._recovery import (
     RecoveryStore,
     RestoredSession,
 )
-from ._socketio import SioDecoder, SioPacket, SioPacketType, encode_sio_packet
+from ._socketio import SioDecoder, SioPacket, SioPacketType, encode_event, encode_sio_packet
 from ._state import SocketState
 
 __all__ = [
@@ -691,7 +691,7 @@ class ServerMachine:
         it is; the broadcast is not kept here then."""
         if self.recovery is None or volatile or offset is not None or self.external_recovery:
             data = [event, *args] if offset is None else [event, *args, offset]
-            messages = encode_sio_packet(SioPacket(type=_EVENT, nsp=nsp, data=data))
+            messages = encode_event(nsp, data)
             deliveries = self._namespace(nsp).emit(
                 None, rooms=rooms, except_=except_, sids=sids, sender=sender
             )
@@ -699,7 +699,7 @@ class ServerMachine:
         namespace = self._namespace(nsp)
         log = self.recovery.log(nsp)
         offset = log.next_offset()
-        messages = encode_sio_packet(SioPacket(type=_EVENT, nsp=nsp, data=[event, *args, offset]))
+        messages = encode_event(nsp, [event, *args, offset])
         # As Node's adapter keeps them: the target rooms (a socket id is a room), and the
         # except rooms, the sender's id room among them. Read once (they may be iterators).
         if rooms is None:
@@ -805,7 +805,10 @@ class ServerMachine:
         eio_sids = [client.eio_sid for client in clients]
         if not eio_sids:
             return []
-        return list(self.eio.broadcast(eio_sids, messages, volatile=volatile, compress=compress))
+        outputs: list[Any] = self.eio.broadcast(  # (transport outputs: no copy to widen)
+            eio_sids, messages, volatile=volatile, compress=compress
+        )
+        return outputs
 
     def _send(self, client: _Client, packet: SioPacket) -> list[ServerOutput]:
         if client.eio_sid not in self.eio:

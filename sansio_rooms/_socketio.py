@@ -37,6 +37,7 @@ __all__ = [
     "SioDecoder",
     "SioPacket",
     "SioPacketType",
+    "encode_event",
     "encode_sio_packet",
 ]
 
@@ -165,14 +166,8 @@ class SioPacket:
     ) -> None:
         if type.__class__ is not SioPacketType or type > _CONNECT_ERROR:
             type = _to_packet_type(type)
-        if nsp != "/" and (
-            nsp.__class__ is not str or nsp[:1] != "/" or "," in nsp or not _is_utf8_safe(nsp)
-        ):
-            # A namespace is written raw, unlike JSON, so it must be valid Unicode already.
-            raise LocalProtocolError(
-                "a namespace must be a str starting with '/', without ',' or lone surrogates,"
-                f" not {nsp!r}"
-            )
+        if nsp != "/":
+            _check_nsp(nsp)
         if id is not None and (id.__class__ is not int or id < 0):
             raise LocalProtocolError(f"an ack id must be a non-negative int, not {id!r}")
         error = _id_error(type, id) or _data_error(type, _MISSING if data is None else data)
@@ -182,6 +177,16 @@ class SioPacket:
         _set_nsp(self, nsp)
         _set_data(self, data)
         _set_id(self, id)
+
+
+def _check_nsp(nsp: Any) -> None:
+    """Refuse a namespace (other than ``"/"``) that cannot be written in a packet."""
+    if nsp.__class__ is not str or nsp[:1] != "/" or "," in nsp or not _is_utf8_safe(nsp):
+        # A namespace is written raw, unlike JSON, so it must be valid Unicode already.
+        raise LocalProtocolError(
+            "a namespace must be a str starting with '/', without ',' or lone surrogates,"
+            f" not {nsp!r}"
+        )
 
 
 # Writing through the slot descriptors costs a third less than attrs' frozen-class
@@ -315,8 +320,23 @@ def encode_sio_packet(packet: SioPacket) -> list[str | bytes]:
     (a set, bytes outside an EVENT or ACK, a bytes key) raises ``TypeError``, and data nested
     too deeply for the encoder raises ``ValueError``.
     """
-    packet_type = packet.type
-    data = packet.data
+    return _encode(packet.type, packet.nsp, packet.data, packet.id)
+
+
+def encode_event(nsp: str, data: list[Any]) -> list[str | bytes]:
+    """``encode_sio_packet(SioPacket(type=EVENT, nsp=nsp, data=data))``, the same checks
+    and messages without the packet object: a server's broadcasts, once per event."""
+    if nsp != "/":
+        _check_nsp(nsp)
+    error = _data_error(_EVENT, data)
+    if error is not None:
+        raise LocalProtocolError(error)
+    return _encode(_EVENT, nsp, data, None)
+
+
+def _encode(
+    packet_type: SioPacketType, nsp: str, data: SioData, ack_id: int | None
+) -> list[str | bytes]:
     if data is None:
         payload = ""
         attachments = _NO_ATTACHMENTS
@@ -341,11 +361,10 @@ def encode_sio_packet(packet: SioPacket) -> list[str | bytes]:
         head = f"{_BINARY_FORM[packet_type]}{len(attachments)}-"
     else:
         head = _TYPE_CHARS[packet_type]
-    nsp = packet.nsp
     if nsp != "/":
         head += nsp + ","
-    if packet.id is not None:
-        head += str(packet.id)
+    if ack_id is not None:
+        head += str(ack_id)
     if attachments:
         return [head + payload, *attachments]
     return [head + payload]

@@ -68,6 +68,9 @@ class TransportDriver(abc.ABC):
         # The request that opens a session, while the machine handles it (see _opened_by).
         self._opening: HandshakeRequest | None = None
         self._timer_when: float | None = None
+        # True while _run performs outputs: a _run inside it (a plain handler's emit) leaves
+        # the timer to the outer one, which looks at the deadline once, after everything.
+        self._performing = False
         # HTTP requests and WebSockets the ASGI app is serving for this server right now.
         self._connections = 0
 
@@ -132,8 +135,16 @@ class TransportDriver(abc.ABC):
     def _run(self, outputs: list[Any]) -> None:
         """Perform the machine's outputs, then re-arm the timer for its next deadline."""
         dispatch = self._dispatch
-        for output in outputs:
-            dispatch[type(output)](self, output)
+        if self._performing:
+            for output in outputs:
+                dispatch[type(output)](self, output)
+            return
+        self._performing = True
+        try:
+            for output in outputs:
+                dispatch[type(output)](self, output)
+        finally:
+            self._performing = False
         when = self._next_deadline()
         if when != self._timer_when:
             self._timer_when = when

@@ -22,6 +22,7 @@ from sansio_rooms import (
     Selection,
     parse_query,
 )
+from sansio_rooms._app import sender_selection
 
 
 def test_handlers_per_namespace_with_a_catch_all() -> None:
@@ -74,6 +75,15 @@ def test_selection_is_immutable_and_accumulates() -> None:
     assert flags.of("chat").nsp == "/chat" and flags.nsp == "/"
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         base.nsp = "/x"  # type: ignore[misc]
+
+
+def test_a_senders_selection_made_through_the_slots_is_the_selection() -> None:
+    fast = sender_selection("/chat", "s1", ("a", 7))
+    assert fast == Selection(nsp="/chat", sender="s1", rooms=("a", 7))
+    assert repr(fast) == repr(Selection(nsp="/chat", sender="s1", rooms=("a", 7)))
+    assert fast.to("b").rooms == ("a", 7, "b")
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        fast.rooms = ()  # type: ignore[misc]
 
 
 @pytest.mark.parametrize("seconds", [-1, "1", None])

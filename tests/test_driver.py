@@ -59,6 +59,41 @@ def test_handlers_run_without_an_event_loop() -> None:
     assert driver.get_socket(sid) is None
 
 
+class _Unhashable:
+    """A handler object that cannot be a dict key (equality without a hash)."""
+
+    def __init__(self, seen: list[Any]) -> None:
+        self.seen = seen
+
+    def __eq__(self, other: object) -> bool:
+        return other is self
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __call__(self, socket: Socket, value: Any) -> Any:
+        self.seen.append(value)
+        return value
+
+
+def test_plain_and_coroutine_handlers_are_told_apart_each_time_whatever_they_are() -> None:
+    driver = Driver()
+    seen: list[Any] = []
+    driver.on("plain", _Unhashable(seen))
+
+    @driver.on("later")
+    async def later(socket: Socket, value: Any) -> Any:
+        seen.append(("later", value))
+        return value
+
+    client = Client(driver)
+    client.connect()
+    for ack_id, frame in enumerate(['"plain",1', '"later",2', '"plain",3', '"later",4'], 1):
+        client.feed(f"42{ack_id}[{frame}]")
+    assert seen == [1, ("later", 2), 3, ("later", 4)]
+    assert client.texts("43") == ["431[1]", "432[2]", "433[3]", "434[4]"]
+    assert driver._async_handlers == {later: True}  # the unhashable one is asked each time
+
+
 def test_the_operator_from_the_server_and_from_a_socket(caplog: pytest.LogCaptureFixture) -> None:
     driver = Driver()
     a, b, c = Client(driver), Client(driver), Client(driver)

@@ -185,8 +185,9 @@ def test_times_must_be_non_negative_numbers() -> None:
     with pytest.raises(LocalProtocolError):
         eio.advance(-0.5)
     Client(eio, "w")
-    with pytest.raises(LocalProtocolError):
-        eio.websocket_message("w", "4x", -1)
+    for bad in (-1, -1.0, float("nan"), None, True):
+        with pytest.raises(LocalProtocolError):
+            eio.websocket_message("w", "4x", bad)
     assert len(eio) == 1
 
 
@@ -698,6 +699,25 @@ def test_ping_pong_over_websocket_and_ping_timeout() -> None:
     ]
     assert eio.next_deadline() is None
     assert len(eio) == 0
+
+
+def test_a_websocket_message_after_the_due_ping_is_seen_after_it() -> None:
+    # The binding's timer has not fired yet when the message is read: what was due comes
+    # first (the ping), then the message; past the ping timeout, the session is gone.
+    eio = engineio_server()
+    Client(eio, "w")
+    Client(eio, "v")
+    assert eio.websocket_message("w", "4late", 25.0) == [
+        ws_send("w", "2"),
+        ws_send("v", "2"),
+        message("E1", "late"),
+    ]
+    assert eio.websocket_message("v", "3", 30.0) == []
+    assert eio.websocket_message("w", "4later", 45.0) == [
+        WebSocketClose(handle="w"),
+        closed("E1", "ping timeout", "no pong within 20.0 s"),
+    ]
+    assert eio.websocket_message("v", "4still", 46.0) == [message("E2", "still")]
 
 
 def test_any_packet_is_a_sign_of_life_when_the_ping_timeout_fires() -> None:
