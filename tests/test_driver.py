@@ -94,6 +94,21 @@ def test_plain_and_coroutine_handlers_are_told_apart_each_time_whatever_they_are
     assert driver._async_handlers == {later: True}  # the unhashable one is asked each time
 
 
+def test_a_held_timer_is_set_once_when_released() -> None:
+    # What the bindings do around the frames of one read: their inputs leave the timer alone.
+    driver = Driver()
+    first = Client(driver)
+    assert driver.timer == 25.0  # its first ping
+    driver.clock = 10.0
+    Client(driver)
+    assert driver._hold_timer() is True
+    assert driver._hold_timer() is False  # held already: its holder releases it
+    first.leave()
+    assert driver.timer == 25.0
+    driver._release_timer()
+    assert driver.timer == 35.0  # the other session's first ping
+
+
 def test_the_operator_from_the_server_and_from_a_socket(caplog: pytest.LogCaptureFixture) -> None:
     driver = Driver()
     a, b, c = Client(driver), Client(driver), Client(driver)

@@ -193,27 +193,34 @@ class HttpProtocol(asyncio.Protocol):
     def _perform(self, events: list[Any]) -> None:
         # A loop, not recursion: each long-polling request answered at once lets the next
         # pipelined one be read (thousands can come in one read).
+        server = self._server
         while True:
             writer = self._writer
             answered = False
-            for event in events:
-                kind = type(event)
-                if kind is str or kind is bytes:  # a WebSocket message: the hot path
-                    if writer is not None:
-                        self._server._websocket_message(writer, event)
-                elif kind is HttpRequestReceived:
-                    self._disarm_idle()  # answered by the app or the machine, in its time
-                    polled = self._poll(event)
-                    if polled is None:
-                        self._start(self._http(event))
-                    answered = polled is True
-                elif kind is WebSocketRequested:
-                    self._disarm_idle()  # a WebSocket's liveness is the pings'
-                    self._start(self._handshake(event))
-                elif kind is WebSocketClosed and writer is not None:
-                    self._writer = None
-                    self._closed(writer)
-                    writer = None
+            # Nothing below awaits: the timer is set once for all the frames of this read.
+            held = server._hold_timer()
+            try:
+                for event in events:
+                    kind = type(event)
+                    if kind is str or kind is bytes:  # a WebSocket message: the hot path
+                        if writer is not None:
+                            server._websocket_message(writer, event)
+                    elif kind is HttpRequestReceived:
+                        self._disarm_idle()  # answered by the app or the machine, in its time
+                        polled = self._poll(event)
+                        if polled is None:
+                            self._start(self._http(event))
+                        answered = polled is True
+                    elif kind is WebSocketRequested:
+                        self._disarm_idle()  # a WebSocket's liveness is the pings'
+                        self._start(self._handshake(event))
+                    elif kind is WebSocketClosed and writer is not None:
+                        self._writer = None
+                        self._closed(writer)
+                        writer = None
+            finally:
+                if held:
+                    server._release_timer()
             self._mark()
             if not answered:
                 return

@@ -320,20 +320,31 @@ class TcpConnection:
         wire = self._wire
         while events:
             answered = False
-            for event in events:
-                kind = type(event)
-                if kind is str or kind is bytes:  # a WebSocket message: the hot path
-                    websocket = self._websocket
-                    if websocket is not None:
-                        server._websocket_message(websocket, event)
-                elif kind is HttpRequestReceived:
-                    await self._request(event)
-                    answered = True
-                elif kind is WebSocketRequested:
-                    await self._handshake(event)
-                    answered = True
-                elif kind is WebSocketClosed:
-                    self._end_websocket()
+            # The timer is set once for a run of frames (they never await); it is released
+            # before anything that awaits.
+            held = server._hold_timer()
+            try:
+                for event in events:
+                    kind = type(event)
+                    if kind is str or kind is bytes:  # a WebSocket message: the hot path
+                        websocket = self._websocket
+                        if websocket is not None:
+                            server._websocket_message(websocket, event)
+                        continue
+                    if held:
+                        held = False
+                        server._release_timer()
+                    if kind is HttpRequestReceived:
+                        await self._request(event)
+                        answered = True
+                    elif kind is WebSocketRequested:
+                        await self._handshake(event)
+                        answered = True
+                    elif kind is WebSocketClosed:
+                        self._end_websocket()
+            finally:
+                if held:
+                    server._release_timer()
             if not answered or self._peer_gone:
                 return
             self._output()  # the answer goes out before a pipelined request is read
