@@ -189,8 +189,12 @@ class Handlers:
 
     def for_event(self, nsp: str, event: Any) -> tuple[Callable[..., Any] | None, bool]:
         """``(handler, is_catch_all)`` for an event a client emitted."""
-        key = self._key(nsp)
+        key = self._children.get(nsp, nsp)
         handlers = self._by_namespace.get(key)
+        if handlers is not None and type(event) is str:  # the common case, first
+            handler = handlers.get(event)
+            if handler is not None and event not in SPECIAL_EVENTS:
+                return handler, False
         namespace = self._objects.get(key)
         if handlers is None and namespace is None:
             return None, False

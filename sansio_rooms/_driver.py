@@ -1247,8 +1247,23 @@ class ServerDriver(TransportDriver, ClusterDriving, SidMethods, Instrumented):
     def _emit(
         self, selection: Selection, sids: Iterable[str] | None, event: str, args: Any
     ) -> None:
+        machine = self.machine
+        if machine.recovery is None:  # nothing kept: the machine's broadcast, called plainly
+            self._run(
+                machine.broadcast_event(
+                    selection.nsp,
+                    [event, *args],
+                    selection.rooms,
+                    selection.except_rooms,
+                    sids,
+                    selection.sender,
+                    selection.volatile_flag,
+                    selection.compress_flag,
+                )
+            )
+            return
         self._run(
-            self.machine.emit(
+            machine.emit(
                 selection.nsp,
                 event,
                 *args,
@@ -1258,8 +1273,7 @@ class ServerDriver(TransportDriver, ClusterDriving, SidMethods, Instrumented):
                 sender=selection.sender,
                 volatile=selection.volatile_flag,
                 compress=selection.compress_flag,
-                # A kept broadcast's time (connection state recovery); else not needed.
-                now=None if self.machine.recovery is None else self.now(),
+                now=self.now(),  # a kept broadcast's time
             )
         )
 

@@ -74,6 +74,8 @@ _CONNECT, _DISCONNECT, _EVENT, _ACK, _CONNECT_ERROR = (
     SioPacketType.ACK,
     SioPacketType.CONNECT_ERROR,
 )
+# (Read through their class, enum members cost a Python-level lookup each time.)
+_PENDING, _CONNECTED = SocketState.PENDING, SocketState.CONNECTED
 
 _INFINITY: Final = float("inf")
 
@@ -428,8 +430,7 @@ class ServerMachine:
         if sid is None or kind is _CONNECT_ERROR:
             return self._close_client(client, FORCED_SERVER_CLOSE, f"{kind.name} for {nsp}", now)
         namespace = self.engine.namespace(nsp)
-        state = namespace.state_of(sid)
-        if state is SocketState.PENDING:
+        if namespace.state_of(sid) is _PENDING:
             return self._close_client(
                 client, FORCED_SERVER_CLOSE, f"{kind.name} before CONNECT was answered", now
             )
@@ -588,7 +589,7 @@ class ServerMachine:
         for nsp, sid in list(client.sockets.items()):
             namespace = self.engine.namespace(nsp)
             state = namespace.state_of(sid)
-            if state is SocketState.PENDING:
+            if state is _PENDING:
                 outputs += namespace.refuse(sid)
                 self._forget_socket(nsp, sid)
             else:
@@ -691,11 +692,7 @@ class ServerMachine:
         it is; the broadcast is not kept here then."""
         if self.recovery is None or volatile or offset is not None or self.external_recovery:
             data = [event, *args] if offset is None else [event, *args, offset]
-            messages = encode_event(nsp, data)
-            deliveries = self._namespace(nsp).emit(
-                None, rooms=rooms, except_=except_, sids=sids, sender=sender
-            )
-            return self._transmit(deliveries.routes, messages, volatile, compress)
+            return self.broadcast_event(nsp, data, rooms, except_, sids, sender, volatile, compress)
         namespace = self._namespace(nsp)
         log = self.recovery.log(nsp)
         offset = log.next_offset()
@@ -728,6 +725,26 @@ class ServerMachine:
             log.keep(targets, excluded, messages, when)
             if self._sweep_at is None:
                 self._swept_later(when)
+        return self._transmit(deliveries.routes, messages, volatile, compress)
+
+    def broadcast_event(
+        self,
+        nsp: str,
+        data: list[Any],
+        rooms: Iterable[Room] | Room | None = None,
+        except_: Iterable[Room] | Room = (),
+        sids: Iterable[str] | None = None,
+        sender: str | None = None,
+        volatile: bool = False,
+        compress: bool = True,
+    ) -> list[ServerOutput]:
+        """:meth:`emit` of the EVENT payload ``data`` (``[event, *args]``), never kept for
+        connection state recovery, its parameters positional: a server's broadcast path, once
+        per event a handler forwards."""
+        messages = encode_event(nsp, data)
+        deliveries = self._namespace(nsp).emit(
+            None, rooms=rooms, except_=except_, sids=sids, sender=sender
+        )
         return self._transmit(deliveries.routes, messages, volatile, compress)
 
     def emit_with_ack(
@@ -854,7 +871,7 @@ class ServerMachine:
     def _disconnect_one(
         self, client: _Client, nsp: str, sid: str, close_connection: bool
     ) -> list[ServerOutput]:
-        if self.engine.namespace(nsp).state_of(sid) is not SocketState.CONNECTED:
+        if self.engine.namespace(nsp).state_of(sid) is not _CONNECTED:
             return []  # pending: the connection's close refuses it
         outputs = self._send(client, SioPacket(type=_DISCONNECT, nsp=nsp))
         return outputs + self._begin_disconnect(

@@ -39,6 +39,7 @@ from sansio_rooms._outputs import (
     SocketDisconnected,
     SocketDisconnecting,
 )
+from sansio_rooms._recovery import ConnectionStateRecovery
 from sansio_rooms._server import ConnectRequest, EventReceived, ServerMachine
 from sansio_rooms._socketio import SioDecoder
 
@@ -357,6 +358,27 @@ def test_emit_to_rooms_is_encoded_once_for_every_recipient() -> None:
     ]
     assert machine.emit("/", "x", rooms=[]) == []
     assert machine.emit("/chat", "x") == []
+
+
+def test_broadcast_event_is_emit_with_the_payload_given_whole() -> None:
+    machine = server_machine(connection_state_recovery=ConnectionStateRecovery())
+    connected(machine, "a")
+    connected(machine, "b")
+    nsp = machine.engine.namespace("/")
+    a, b = nsp.sockets()  # (recovery draws private ids from the same factory)
+    nsp.join(a, "room")
+    assert machine.broadcast_event("/", ["x", 1], "room") == [ws_send("a", '42["x",1]')]
+    assert machine.broadcast_event("/", ["x"], None, "room", None, None, True, False) == [
+        WebSocketSend(handles=("b",), frames=('42["x"]',), volatile=True, compress=False)
+    ]
+    assert machine.broadcast_event("/", ["y"], sender=b) == [ws_send("a", '42["y"]')]
+    assert machine.recovery is not None and machine.recovery.packet_count("/") == 0  # not kept
+    with pytest.raises(LocalProtocolError, match="reserved"):
+        machine.broadcast_event("/", ["connect"])
+    with pytest.raises(LocalProtocolError, match="non-empty array"):
+        machine.broadcast_event("/", [])
+    with pytest.raises(LocalProtocolError, match="not registered"):
+        machine.broadcast_event("/nowhere", ["x"])
 
 
 def test_volatile_emit_is_dropped_for_polling_without_a_parked_get() -> None:
