@@ -477,6 +477,17 @@ class SioDecoder:
         return header
 
     def _decode_text(self, text: str) -> SioPacket | None:
+        if text[:2] == "2[":
+            # An EVENT of "/" without ack id, the commonest packet: the checks that apply to
+            # it, and nothing else. Anything wrong is left to the general path below, which
+            # says what.
+            try:
+                data, stop = _scan_once(text, 1)
+            except (StopIteration, ValueError):
+                pass
+            else:
+                if stop == len(text) and _data_error(_EVENT, data) is None:
+                    return _new_packet(_EVENT, "/", data, None)
         end = len(text)
         if not end:
             raise RemoteProtocolError("empty Socket.IO packet")
