@@ -51,6 +51,7 @@ _TEXT = Opcode.TEXT
 _BINARY = Opcode.BINARY
 _CONT = Opcode.CONT
 _OPEN = State.OPEN
+_CLOSED = State.CLOSED
 _from_bytes = int.from_bytes
 
 
@@ -322,7 +323,7 @@ class WireConnection:
                     message = self._message(ws, first, data)
                     if message is not None:
                         events.append(message)
-        if not self._ws_closed and (ws.close_rcvd is not None or ws.state is State.CLOSED):
+        if not self._ws_closed and (ws.close_rcvd is not None or ws.state is _CLOSED):
             self._ws_closed = True
             code = ws.close_rcvd.code if ws.close_rcvd is not None else 1006
             events.append(WebSocketClosed(code))
@@ -389,13 +390,19 @@ class WireConnection:
     def send_frames(self, frames: Iterable[bytes]) -> None:
         """Whole WebSocket frames, already serialized (a broadcast's, built once)."""
         ws = self._ws
-        if ws is not None and ws.state is State.OPEN:
+        if ws is not None and ws.state is _OPEN:
             self._out.extend(frames)
+
+    def send_frame(self, frame: bytes) -> None:
+        """``send_frames((frame,))``: once per recipient of a broadcast."""
+        ws = self._ws
+        if ws is not None and ws.state is _OPEN:
+            self._out.append(frame)
 
     def close_websocket(self, code: int = 1000) -> None:
         """Start the closing handshake (the peer's close frame then ends the connection)."""
         ws = self._ws
-        if ws is not None and ws.state is State.OPEN:
+        if ws is not None and ws.state is _OPEN:
             ws.send_close(code)
 
     def data_to_send(self) -> bytes:

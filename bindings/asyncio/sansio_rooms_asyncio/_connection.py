@@ -347,8 +347,10 @@ class HttpProtocol(asyncio.Protocol):
     def frame(self, wire_bytes: bytes) -> None:
         wire = self._wire
         assert wire is not None
-        wire.send_frames((wire_bytes,))
-        self._mark()
+        wire.send_frame(wire_bytes)
+        if not self._marked:  # (_mark, inline: once per recipient of a broadcast)
+            self._marked = True
+            self._flusher.mark(self)
 
     def flush(self) -> None:
         self._marked = False

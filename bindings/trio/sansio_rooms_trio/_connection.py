@@ -581,7 +581,7 @@ class TcpConnection:
             return True
         self._pending += count
         if count == 1:  # the common case: one frame per packet
-            self._wire.send_frames((frames[0].wire,))
+            self._wire.send_frame(frames[0].wire)
         else:
             self._wire.send_frames([frame.wire for frame in frames])
         if not self._marked:  # _output(), inlined: this is every recipient of every broadcast
