@@ -1,14 +1,31 @@
 """The rooms engine: namespaces -> rooms -> socket ids, events in, deliveries out.
 
-Two indexes per namespace, kept in step: ``room -> {sid: None}`` and ``sid -> {room: None}``.
-Dicts, not sets: they keep insertion order (so deliveries come in target-room order, then join
-order, as in Socket.IO), a ``dict[str, None]`` is about half the size of a set, holds nothing
-the garbage collector needs to scan, and ``dict.copy`` of a room is a memory copy. Every
-operation costs O(size of what it touches): a disconnect walks the rooms of that socket only.
+Two indexes per namespace, kept in step: ``room -> {sid: None}`` for the named rooms and
+``sid -> {room: None}`` for every socket (its id room's value is a stamp, below). Dicts, not
+sets: they keep insertion order (so deliveries come in target-room order, then join order, as
+in Socket.IO), a ``dict[str, None]`` is about half the size of a set, holds nothing the
+garbage collector needs to scan, and ``dict.copy`` of a room is a memory copy. Every operation
+costs O(size of what it touches): a disconnect walks the rooms of that socket only.
 
-Beside them, the connected sockets in connection order, each with its *route*: the key its
-host gave at connect to find its connection (its id otherwise). A broadcast hands the host its
-recipients' routes with their ids, so that a server need not look each one up by id.
+A socket's id room has no entry in the room index: it exists while its socket is in it, as
+the socket's own entry says (``sid in rooms_of[sid]``), and that socket is its only possible
+member. Entries for them made the room index larger than the socket index: every connect and
+disconnect paid for one more dict and one more insert or delete there, and every other
+look-up ran slower for the size (a quarter of a disconnect's dict work on the bench machine,
+with 100,000 sockets). So whatever reads a room by name reads it in both places.
+
+``rooms()`` still lists them all in creation order, id rooms among the others, as Socket.IO
+does (a cluster answers Node's servers with that list). It sorts on a stamp per room: the
+*epoch*, a count bumped by each room created out of the order of the sockets (a named room; an
+id room joined again, or made on accept), kept beside each named room and as the value of the
+id room in its socket's rooms. An id room made at connect takes the epoch as it is, with
+nothing to count or allocate, and its socket's place among the sockets orders it among the id
+rooms of the same epoch, all made after the room that began it.
+
+Beside the two indexes, the connected sockets in connection order, each with its *route*:
+the key its host gave at connect to find its connection (its id otherwise). A broadcast hands
+the host its recipients' routes with their ids, so that a server need not look each one up by
+id.
 
 The engine never reads a clock: calls that involve time take ``now`` (monotonic seconds) and
 ``next_deadline()`` says when to call ``advance(now)`` again.
@@ -17,8 +34,10 @@ The engine never reads a clock: calls that involve time take ``now`` (monotonic 
 from __future__ import annotations
 
 import secrets
+import sys
 from collections.abc import Callable, Collection, Iterable
-from typing import Any, Final
+from operator import itemgetter
+from typing import Any, Final, TypeGuard
 
 from . import _events as ev
 from ._acks import AckTracker, check_time
@@ -32,15 +51,16 @@ from ._events import Event
 from ._names import Room, normalize_namespace, normalize_room, normalize_rooms
 from ._outputs import (
     AckCompleted,
+    Connected,
     Deliveries,
     Output,
     RoomCreated,
     RoomDeleted,
     RoomJoined,
     RoomLeft,
-    make_connected,
-    make_socket_disconnected,
-    make_socket_disconnecting,
+    SocketDisconnected,
+    SocketDisconnecting,
+    new_output,
 )
 from ._state import Operation, SocketState, next_state
 
@@ -62,6 +82,29 @@ _DISCONNECT: Final = Operation.DISCONNECT
 
 #: The reason a host-initiated disconnect carries unless told otherwise (Socket.IO's name).
 SERVER_DISCONNECT: Final = "server namespace disconnect"
+
+
+# The copy on write of the connected sockets (Namespace._receiving) is for the views a
+# broadcast to everyone handed out; but by the next connect or disconnect a server has
+# usually looped over them and dropped them, and the copy of 100,000 sockets took 3 ms (a
+# sixth of the core benchmark's disconnects, amortised). Each view holds a reference to the
+# dict: when CPython counts no more references than an attribute holds alone (_ALONE, counted
+# here the way _receiving_to_change counts them), nothing can see the change and the copy is
+# skipped. Without reference counts (PyPy), the count is never that low: always a copy.
+_refcount: Final[Callable[[object], int]] = getattr(sys, "getrefcount", lambda _: sys.maxsize)
+
+
+class _Holder:
+    """A dict held by one attribute, as a namespace holds _receiving."""
+
+    def __init__(self) -> None:
+        self.held: dict[str, Any] = {}
+
+    def count(self) -> int:
+        return _refcount(self.held)
+
+
+_ALONE: Final = _Holder().count()
 
 
 def default_id_factory() -> str:
@@ -153,14 +196,24 @@ class Namespace:
     def __init__(self, engine: RoomEngine, name: str) -> None:
         self.engine = engine
         self.name = name
+        # Named rooms only (see the module docstring), and every socket's rooms, id room
+        # included while it is in it (the value: None, or the id room's creation stamp).
         self._rooms: dict[Room, dict[str, None]] = {}
-        self._rooms_of: dict[str, dict[Room, None]] = {}
+        self._rooms_of: dict[str, dict[Room, int | None]] = {}
+        # Sockets, in any state, that are not in their id room (pending ones, mostly): how
+        # count_rooms() counts the id rooms without walking the sockets.
+        self._outside_id_room = 0
+        # The creation order of rooms (module docstring): the epoch, and the one each named
+        # room began (an id room's is the value of its entry in its socket's rooms).
+        self._epoch = 0
+        self._born: dict[Room, int] = {}
         # Connected sockets in connection order. A broadcast to the whole namespace hands out
         # a view of this very dict rather than a copy (copying, then freeing, 100,000 sids was
         # a sixth of such a broadcast, host loop included), and marks it shared: the next
         # change makes a new dict first (copy on write), so that the view never changes. So a
         # burst of broadcasts to everyone costs one copy, or none; never more than before.
-        # Every change to _receiving goes through _receiving_to_change. Values: routes.
+        # None at all when the views are gone by then (see _ALONE). Every change to
+        # _receiving goes through _receiving_to_change. Values: routes.
         self._receiving: dict[str, Any] = {}
         self._receiving_shared = False
         # Pending and disconnecting sockets: present in rooms, skipped by broadcasts.
@@ -173,7 +226,9 @@ class Namespace:
         self._disconnect_reasons: dict[str, tuple[str, bool]] = {}
 
     def __repr__(self) -> str:
-        return f"<Namespace {self.name!r}: {len(self._rooms_of)} sockets, {len(self._rooms)} rooms>"
+        return (
+            f"<Namespace {self.name!r}: {len(self._rooms_of)} sockets, {self.count_rooms()} rooms>"
+        )
 
     # -- queries ---------------------------------------------------------------------------
 
@@ -214,7 +269,16 @@ class Namespace:
 
     def rooms(self) -> tuple[Room, ...]:
         """Every room of the namespace, socket id rooms included, in creation order."""
-        return tuple(self._rooms)
+        born = self._born
+        # A named room before the id rooms of its epoch (made after it), those in the order
+        # of their sockets: no two stamps are equal, so the rooms themselves are never compared.
+        stamped: list[tuple[tuple[int, ...], Room]] = [((born[room], 0), room) for room in born]
+        for place, (sid, joined) in enumerate(self._rooms_of.items()):
+            epoch = joined.get(sid)
+            if epoch is not None:
+                stamped.append(((epoch, 1, place), sid))
+        stamped.sort(key=itemgetter(0))
+        return tuple(room for _, room in stamped)
 
     def sockets(self) -> tuple[str, ...]:
         """Every socket of the namespace in any state, in connection order."""
@@ -223,18 +287,32 @@ class Namespace:
     def members(self, room: Room) -> tuple[str, ...]:
         """Every socket in ``room``, in join order, in any state (pending and disconnecting
         ones too, unlike ``members_of``); ``()`` if the room does not exist."""
-        return tuple(self._rooms.get(normalize_room(room), ()))
+        room = normalize_room(room)
+        members = self._rooms.get(room)
+        if members is not None:
+            return tuple(members)
+        return (room,) if self._is_id_room(room) else ()
 
     def count_members(self, room: Room) -> int:
         """Number of sockets in ``room`` (any state); 0 if it does not exist."""
-        members = self._rooms.get(normalize_room(room))
-        return 0 if members is None else len(members)
+        room = normalize_room(room)
+        members = self._rooms.get(room)
+        if members is not None:
+            return len(members)
+        return 1 if self._is_id_room(room) else 0
 
     def count_rooms(self) -> int:
-        return len(self._rooms)
+        return len(self._rooms) + len(self._rooms_of) - self._outside_id_room
 
     def count_sockets(self) -> int:
         return len(self._rooms_of)
+
+    def _is_id_room(self, room: Room) -> TypeGuard[str]:
+        """Whether ``room`` is the id room of a socket that is in it (not in the room index)."""
+        if type(room) is not str:
+            return False
+        joined = self._rooms_of.get(room)
+        return joined is not None and room in joined
 
     # -- connect ---------------------------------------------------------------------------
 
@@ -252,6 +330,7 @@ class Namespace:
         (``Deliveries.routes``), typically its connection or a key to it; the socket's id
         when ``None``.
         """
+        rooms_of = self._rooms_of
         if sid is None:
             if pending:
                 # The id must be known to accept or refuse it later, and a pending connect
@@ -261,44 +340,44 @@ class Namespace:
                 )
             sid = self.engine.id_factory()
             # A host-supplied factory is held to the rules of a given id (one test here, the
-            # reason worked out only when it fails).
-            if type(sid) is not str or not sid or sid in self._rooms_of or sid in self._rooms:
+            # reason worked out only when it fails). An id room is never in _rooms, but its
+            # name is a socket's id, in rooms_of.
+            if type(sid) is not str or not sid or sid in rooms_of or sid in self._rooms:
                 _check_sid(sid)
                 if not sid:
                     raise LocalProtocolError("the id factory returned an empty socket id")
                 raise DuplicateSocketError(
                     f"the id factory returned {sid!r}, already a socket or a room of {self.name!r}"
                 )
-        else:
+        elif type(sid) is not str or not sid or sid in rooms_of or sid in self._rooms:
+            # The same one test for a given id, then the reason.
             _check_sid(sid)
             if not sid:
                 raise LocalProtocolError("a socket id must not be empty")
-            if sid in self._rooms_of:
+            if sid in rooms_of:
                 raise DuplicateSocketError(f"socket {sid!r} is already in {self.name!r}")
-            if sid in self._rooms:
-                raise DuplicateSocketError(f"{sid!r} is already a room of {self.name!r}")
+            raise DuplicateSocketError(f"{sid!r} is already a room of {self.name!r}")
         if route is None:
             route = sid
         else:
             self._routed = True
-        if pending:
-            self._rooms_of[sid] = {}
+        if pending or self.engine.notices:
+            # Registered outside its id room; accept (now, with notices) puts it there.
+            joined: dict[Room, int | None] = {}
+            rooms_of[sid] = joined
+            self._outside_id_room += 1
+            if not pending:
+                return self._accept(sid, joined, route)
             self._not_receiving[sid] = _PENDING
             self._parked_routes[sid] = route
             return []
-        if self.engine.notices:
-            joined: dict[Room, None] = {}
-            self._rooms_of[sid] = joined
-            return self._accept(sid, joined, route)
         # _accept's work without notices, done here (the calls were a sixth of a connect):
-        # the socket is in its id room from the start, and that room cannot exist yet.
-        self._rooms_of[sid] = {sid: None}
+        # the socket is in its id room from the start, made in the order of the sockets.
+        rooms_of[sid] = {sid: self._epoch}
         if self._receiving_shared:
-            self._receiving = self._receiving.copy()
-            self._receiving_shared = False
+            self._receiving_to_change()
         self._receiving[sid] = route
-        self._rooms[sid] = {sid: None}
-        return [make_connected(self.name, sid)]
+        return [new_output(Connected, (self.name, sid))]
 
     def accept(self, sid: str) -> list[Output]:
         """A pending socket is now connected: it joins its id room and receives."""
@@ -306,20 +385,21 @@ class Namespace:
         del self._not_receiving[sid]
         return self._accept(sid, self._rooms_of[sid], self._parked_routes.pop(sid))
 
-    def _accept(self, sid: str, joined: dict[Room, None], route: Any) -> list[Output]:
+    def _accept(self, sid: str, joined: dict[Room, int | None], route: Any) -> list[Output]:
         self._receiving_to_change()[sid] = route
         # A pending socket may already have joined its own id room: no second join notice.
         if sid in joined:
-            return [make_connected(self.name, sid)]
+            return [new_output(Connected, (self.name, sid))]
         if not self.engine.notices:
-            # _add's work without notices, done here as in join's one-room case. The id room
-            # cannot exist yet: only its socket may join it.
-            joined[sid] = None
-            self._rooms[sid] = {sid: None}
-            return [make_connected(self.name, sid)]
+            # _add's work without notices, done here as in join's one-room case (a server
+            # accepts every socket it connects).
+            self._epoch += 1
+            joined[sid] = self._epoch
+            self._outside_id_room -= 1
+            return [new_output(Connected, (self.name, sid))]
         outputs: list[Output] = []
         self._add(sid, joined, sid, outputs)
-        outputs.append(make_connected(self.name, sid))
+        outputs.append(new_output(Connected, (self.name, sid)))
         return outputs
 
     def refuse(self, sid: str) -> list[Output]:
@@ -334,27 +414,32 @@ class Namespace:
         joined = self._rooms_of.get(sid) if type(sid) is str else None
         if joined is None:
             raise self._unknown(_check_sid(sid))
-        state = self._not_receiving.get(sid)
-        if state is not None:
-            next_state(state, _JOIN, sid)
+        not_receiving = self._not_receiving
+        # Most often nobody is pending or disconnecting: no look-up then.
+        if not_receiving:
+            state = not_receiving.get(sid)
+            if state is not None:
+                next_state(state, _JOIN, sid)
         if type(rooms) is str and not self.engine.notices:
             # The one-room case, as cheap as it can be: _add's work done here rather than
-            # called (the call cost a tenth of the core benchmark's build, the same again in
-            # _accept), and no look-up in the index of sockets for a room that exists, the
-            # common case: an existing room is a socket's id room (which the general path
-            # below refuses to anyone else) only if its one member has the room's name.
+            # called (the call cost a tenth of the core benchmark's build), and no look-up in
+            # the index of sockets for a room that exists, the common case: id rooms are not
+            # in the room index.
             if rooms in joined:
                 return []
-            members = self._rooms.get(rooms)
-            if members is None:
-                if rooms not in self._rooms_of:
-                    joined[rooms] = None
-                    self._rooms[rooms] = {sid: None}
-                    return []
-            elif len(members) != 1 or rooms not in members:
+            room_map = self._rooms
+            members = room_map.get(rooms)
+            if members is not None:
                 joined[rooms] = None
                 members[sid] = None
                 return []
+            if rooms not in self._rooms_of:
+                joined[rooms] = None
+                room_map[rooms] = {sid: None}
+                self._epoch += 1
+                self._born[rooms] = self._epoch
+                return []
+            # A socket's id room: the general path says whether this socket may join it.
         names = normalize_rooms(rooms)
         rooms_of = self._rooms_of
         for room in names:
@@ -377,36 +462,56 @@ class Namespace:
         left = [room for room in normalize_rooms(rooms) if room in joined]
         for room in left:
             del joined[room]
+        if sid in left:
+            self._outside_id_room += 1
         outputs: list[Output] = []
         self._remove(sid, left, outputs)
         return outputs
 
-    def _add(self, sid: str, joined: dict[Room, None], room: Room, outputs: list[Output]) -> None:
-        joined[room] = None
-        members = self._rooms.get(room)
-        if members is None:
-            self._rooms[room] = {sid: None}
-            if self.engine.notices:
-                outputs.append(RoomCreated(nsp=self.name, room=room))
+    def _add(
+        self, sid: str, joined: dict[Room, int | None], room: Room, outputs: list[Output]
+    ) -> None:
+        if room == sid:
+            # Its id room, which now exists: nothing in the room index, its stamp in joined.
+            self._epoch += 1
+            joined[room] = self._epoch
+            self._outside_id_room -= 1
+            created = True
         else:
-            members[sid] = None
+            joined[room] = None
+            members = self._rooms.get(room)
+            created = members is None
+            if members is None:
+                self._rooms[room] = {sid: None}
+                self._epoch += 1
+                self._born[room] = self._epoch
+            else:
+                members[sid] = None
         if self.engine.notices:
+            if created:
+                outputs.append(RoomCreated(nsp=self.name, room=room))
             outputs.append(RoomJoined(nsp=self.name, room=room, sid=sid))
 
     def _remove(self, sid: str, rooms: Iterable[Room], outputs: list[Output]) -> None:
-        """Take ``sid`` out of the members of ``rooms`` (its own index is the caller's)."""
+        """Take ``sid`` out of the members of ``rooms`` (its own index, and the count of
+        sockets outside their id room, are the caller's)."""
         # One call for all the rooms: a disconnect leaves several, and a call per room cost a
         # tenth of a disconnect.
         room_map = self._rooms
         notices = self.engine.notices
         for room in rooms:
-            members = room_map[room]
-            del members[sid]
-            if not members:
-                del room_map[room]
+            if room == sid:
+                deleted = True  # its id room, in no index but the socket's own
+            else:
+                members = room_map[room]
+                del members[sid]
+                deleted = not members
+                if deleted:
+                    del room_map[room]
+                    del self._born[room]
             if notices:
                 outputs.append(RoomLeft(nsp=self.name, room=room, sid=sid))
-                if not members:
+                if deleted:
                     outputs.append(RoomDeleted(nsp=self.name, room=room))
 
     # -- broadcast -------------------------------------------------------------------------
@@ -514,11 +619,14 @@ class Namespace:
             if rooms is not None:
                 for room in normalize_rooms(rooms):
                     members = room_map.get(room)
-                    if members:
-                        if result:
-                            result.update(members)
-                        else:
-                            result = members.copy()
+                    if members is None:
+                        # A socket's id room (that socket alone), or no room at all.
+                        if self._is_id_room(room):
+                            result[room] = None
+                    elif result:
+                        result.update(members)
+                    else:
+                        result = members.copy()
             if sids is not None:
                 known = self._rooms_of
                 if isinstance(sids, str):
@@ -531,8 +639,10 @@ class Namespace:
         if except_ != ():
             for room in normalize_rooms(except_):
                 members = room_map.get(room)
-                if members:
+                if members is not None:
                     result = _discard(result, members)
+                elif self._is_id_room(room):
+                    result.pop(room, None)
         if sender is not None:
             result.pop(sender, None)
         return result
@@ -550,8 +660,9 @@ class Namespace:
     def _receiving_to_change(self) -> dict[str, Any]:
         """``_receiving``, ready to change: a new copy if a broadcast holds the current one."""
         if self._receiving_shared:
-            self._receiving = self._receiving.copy()
             self._receiving_shared = False
+            if _refcount(self._receiving) > _ALONE:
+                self._receiving = self._receiving.copy()
         return self._receiving
 
     # -- disconnect ------------------------------------------------------------------------
@@ -568,20 +679,23 @@ class Namespace:
         del self._receiving_to_change()[sid]
         self._not_receiving[sid] = _DISCONNECTING
         self._disconnect_reasons[sid] = (reason, close_connection)
-        return [make_socket_disconnecting(self.name, sid, reason, close_connection)]
+        return [new_output(SocketDisconnecting, (self.name, sid, reason, close_connection))]
 
     def finish_disconnect(self, sid: str) -> list[Output]:
         """End the disconnect: leave every room (empty ones are deleted), forget ``sid``."""
         next_state(self.state_of(sid), _FINISH_DISCONNECT, sid)
         reason, _ = self._disconnect_reasons.pop(sid)
         outputs = self._forget(sid, [])
-        outputs.append(make_socket_disconnected(self.name, sid, reason))
+        outputs.append(new_output(SocketDisconnected, (self.name, sid, reason)))
         return outputs
 
     def disconnect(self, sid: str, reason: str = SERVER_DISCONNECT) -> list[Output]:
         """Both phases at once (nothing to do while disconnecting). A pending socket is just
         forgotten, like a refused one."""
-        if type(sid) is not str or sid not in self._receiving:
+        if self._receiving_shared:
+            self._receiving_to_change()  # (a copy, if it must, before the socket leaves it)
+        # Routes are never None: a connected socket is one that this pops.
+        if type(sid) is not str or self._receiving.pop(sid, None) is None:
             state = self.state_of(sid)
             next_state(state, _DISCONNECT, sid)
             if state is _PENDING:
@@ -590,27 +704,40 @@ class Namespace:
         # Connected (legal whatever the reason, so no transition to look up): what
         # begin_disconnect then finish_disconnect would do and return, in one pass. The
         # socket never sits in _not_receiving, as nothing can run between the two.
-        if self._receiving_shared:
-            self._receiving = self._receiving.copy()
-            self._receiving_shared = False
-        del self._receiving[sid]
+        joined = self._rooms_of.pop(sid)
         name = self.name
-        outputs: list[Output] = [make_socket_disconnecting(name, sid, reason, False)]
         if self.engine.notices:
-            self._remove(sid, self._rooms_of.pop(sid), outputs)
-        else:
-            # _remove's work without notices, done here (the call was a tenth of the cost).
-            room_map = self._rooms
-            for room in self._rooms_of.pop(sid):
-                members = room_map[room]
-                del members[sid]
-                if not members:
-                    del room_map[room]
-        outputs.append(make_socket_disconnected(name, sid, reason))
-        return outputs
+            outputs: list[Output] = [new_output(SocketDisconnecting, (name, sid, reason, False))]
+            if sid not in joined:
+                self._outside_id_room -= 1
+            self._remove(sid, joined, outputs)
+            outputs.append(new_output(SocketDisconnected, (name, sid, reason)))
+            return outputs
+        # _remove's work without notices, done here (the call was a tenth of the cost). The id
+        # room is in no other index: skipped, and noted.
+        in_id_room = False
+        room_map = self._rooms
+        for room in joined:
+            if room == sid:
+                in_id_room = True
+                continue
+            members = room_map[room]
+            del members[sid]
+            if not members:
+                del room_map[room]
+                del self._born[room]
+        if not in_id_room:
+            self._outside_id_room -= 1
+        return [
+            new_output(SocketDisconnecting, (name, sid, reason, False)),
+            new_output(SocketDisconnected, (name, sid, reason)),
+        ]
 
     def _forget(self, sid: str, outputs: list[Output]) -> list[Output]:
-        self._remove(sid, self._rooms_of.pop(sid), outputs)
+        joined = self._rooms_of.pop(sid)
+        if sid not in joined:
+            self._outside_id_room -= 1
+        self._remove(sid, joined, outputs)
         # Only pending and disconnecting sockets are forgotten: never one in _receiving. A
         # pending one has a parked route; a disconnecting one does not.
         del self._not_receiving[sid]

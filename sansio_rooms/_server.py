@@ -162,8 +162,8 @@ ServerOutput: TypeAlias = (
     | PersistSession
 )
 
-# One EventReceived per event a client sends: made the way _outputs.make_connected makes its
-# values (through the slot descriptors, without attrs' keyword __init__), a third of the cost.
+# One EventReceived per event a client sends: made through the slot descriptors, without
+# attrs' keyword __init__, for a third of the cost.
 _set_event_nsp = EventReceived.__dict__["nsp"].__set__
 _set_event_sid = EventReceived.__dict__["sid"].__set__
 _set_event_event = EventReceived.__dict__["event"].__set__

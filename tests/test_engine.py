@@ -38,6 +38,7 @@ from sansio_rooms import (
     UnknownSocketError,
     default_id_factory,
 )
+from sansio_rooms.testing import ReferenceModel
 
 SERVER_DISCONNECT = "server namespace disconnect"
 URL_SAFE_22 = re.compile(r"[A-Za-z0-9_-]{22}")
@@ -1114,6 +1115,192 @@ def test_close_room_refuses_an_id_room_and_bad_names() -> None:
         with pytest.raises(InvalidRoomError):
             nsp.close_room(bad)
     assert snapshot(engine) == before
+
+
+# -- id rooms -----------------------------------------------------------------------------------
+#
+# A socket's id room is not stored as a room: it exists while the socket is in it. These check
+# that every query and selection still sees it as a room, on both the general paths (notices on)
+# and the fast ones (notices off).
+
+
+@pytest.mark.parametrize("notices", [False, True])
+def test_rooms_lists_every_room_in_creation_order_id_rooms_included(notices: bool) -> None:
+    _, nsp = make(notices=notices)
+    model = ReferenceModel()
+
+    def both(call: str, *args: Any, **kwargs: Any) -> None:
+        getattr(nsp, call)(*args, **kwargs)
+        getattr(model, call)("/", *args, **kwargs)
+        assert nsp.rooms() == tuple(model.rooms("/"))
+        assert nsp.count_rooms() == len(nsp.rooms())
+
+    both("connect", "a")
+    both("join", "a", "x")
+    both("connect", "p", pending=True)  # no id room until accepted
+    both("connect", "b")
+    both("join", "b", ["y", "x"])
+    assert nsp.rooms() == ("a", "x", "b", "y")
+    both("leave", "a", "a")
+    both("join", "a", "a")  # made again: now the last room made
+    both("join", "p", ["p", "z"])  # a pending socket may join its own id room early
+    both("connect", "c")
+    both("accept", "p")
+    both("connect", "q", pending=True)
+    both("connect", "d")
+    both("accept", "q")  # its id room is made now, after d's
+    assert nsp.rooms() == ("x", "b", "y", "a", "p", "z", "c", "d", "q")
+    assert repr(nsp) == "<Namespace '/': 6 sockets, 9 rooms>"
+    both("disconnect", "b")
+    both("leave", "a", "x")  # x is gone ...
+    both("join", "c", "x")  # ... and made again
+    assert nsp.rooms() == ("a", "p", "z", "c", "d", "q", "x")
+    both("close_room", "z")
+    both("disconnect", "c")
+    assert nsp.rooms() == ("a", "p", "d", "q")
+
+
+@pytest.mark.parametrize("notices", [False, True])
+def test_an_id_room_is_a_room_of_one_for_every_query(notices: bool) -> None:
+    _, nsp = make(notices=notices)
+    connect_many(nsp, "a", "42")
+    nsp.connect("p", pending=True)
+    assert nsp.members("a") == ("a",) and nsp.count_members("a") == 1
+    assert nsp.members("42") == ("42",) and nsp.count_members("42") == 1
+    # The int 42 is another room, which does not exist; so does p's id room, for now.
+    assert nsp.members(42) == () and nsp.count_members(42) == 0
+    assert nsp.members("p") == () and nsp.count_members("p") == 0
+    nsp.join("p", "p")
+    assert nsp.members("p") == ("p",) and nsp.count_members("p") == 1
+    nsp.leave("a", "a")
+    assert nsp.members("a") == () and nsp.count_members("a") == 0
+    assert nsp.members("nowhere") == () and nsp.count_members("nowhere") == 0
+
+
+@pytest.mark.parametrize("notices", [False, True])
+def test_an_id_room_is_reached_and_excluded_like_any_room(notices: bool) -> None:
+    _, nsp = make(notices=notices)
+    connect_many(nsp, "a", "b", "c", "42")
+    nsp.join("a", "x")
+    nsp.join("b", "x")
+    nsp.connect("p", pending=True)
+    nsp.join("p", ["p", "x"])
+
+    def reached(**selection: Any) -> list[str]:
+        return list(nsp.emit("m", **selection).recipients)
+
+    # Target-room order, each socket once, an id room where it is named.
+    assert reached(rooms="a") == ["a"]
+    assert reached(rooms=["c", "x", "b"]) == ["c", "a", "b"]
+    assert reached(rooms=["b", "x"]) == ["b", "a"]
+    assert reached(rooms=["42"]) == ["42"] and reached(rooms=[42]) == []
+    assert reached(rooms=["nowhere", "c"], sids=["a"]) == ["c", "a"]
+    # An id room excludes its socket, whatever the size of what it is taken from.
+    assert reached(except_="a") == ["b", "c", "42"]
+    assert reached(rooms="x", except_=["b", "nowhere"]) == ["a"]
+    assert reached(rooms=["a", "b"], except_=["a", 42]) == ["b"]
+    assert nsp.members_of("x", except_="b") == ("a",)
+    # A pending socket's id room reaches nobody, as the socket receives nothing yet.
+    assert reached(rooms="p") == []
+    nsp.accept("p")
+    assert reached(rooms="p") == ["p"]
+    # Out of its id room, a socket is neither reached nor excluded through it.
+    nsp.leave("c", "c")
+    assert reached(rooms="c") == []
+    assert reached(except_="c") == ["a", "b", "c", "42", "p"]
+    # A disconnecting socket is reached by nothing, its id room included.
+    nsp.begin_disconnect("a")
+    assert reached(rooms=["a", "x"]) == ["b", "p"]
+    assert reached(rooms="x", except_="a") == ["b", "p"]
+
+
+def test_an_id_is_a_room_name_again_once_its_socket_is_gone() -> None:
+    engine, nsp = make()
+    connect_many(nsp, "a", "b")
+    nsp.disconnect("a")
+    assert nsp.join("b", "a") == [
+        RoomCreated(nsp="/", room="a"),
+        RoomJoined(nsp="/", room="a", sid="b"),
+    ]
+    assert nsp.rooms() == ("b", "a")
+    assert list(nsp.emit("m", rooms="a").recipients) == ["b"]
+    before = snapshot(engine)
+    with pytest.raises(DuplicateSocketError, match="already a room"):
+        nsp.connect("a")  # a named room now
+    assert snapshot(engine) == before
+    assert nsp.leave("b", "a") == [
+        RoomLeft(nsp="/", room="a", sid="b"),
+        RoomDeleted(nsp="/", room="a"),
+    ]
+    nsp.connect("a")
+    assert nsp.rooms() == ("b", "a")
+
+
+@pytest.mark.parametrize("notices", [False, True])
+def test_count_rooms_follows_the_id_rooms_on_every_path(notices: bool) -> None:
+    engine, nsp = make(notices=notices)
+
+    def check(expected: tuple[object, ...]) -> None:
+        assert nsp.rooms() == expected
+        assert nsp.count_rooms() == len(expected)
+        snapshot(engine)  # the indexes agree
+
+    nsp.connect("a")
+    nsp.connect("p", pending=True)
+    check(("a",))
+    nsp.join("p", ["r", "p"])
+    check(("a", "r", "p"))
+    nsp.refuse("p")  # forgotten, its id room with it
+    check(("a",))
+    nsp.connect("q", pending=True)
+    nsp.join("q", "r")
+    nsp.disconnect("q")  # pending, outside its id room
+    check(("a",))
+    nsp.connect("q", pending=True)
+    nsp.accept("q")
+    check(("a", "q"))
+    nsp.leave("q", ["q", "nowhere"])
+    check(("a",))
+    nsp.disconnect("q")  # connected, outside its id room
+    check(("a",))
+    nsp.connect("d")
+    nsp.leave("d", "d")
+    nsp.begin_disconnect("d")
+    nsp.finish_disconnect("d")  # disconnecting, outside its id room
+    check(("a",))
+    nsp.connect("e")
+    nsp.join("e", "r")
+    nsp.begin_disconnect("e")
+    check(("a", "e", "r"))
+    nsp.disconnect("e")  # disconnecting, in its id room
+    check(("a",))
+    nsp.join("a", "r")
+    nsp.close_room("r")
+    check(("a",))
+    nsp.disconnect("a")
+    check(())
+
+
+def test_a_disconnect_gives_the_id_room_notices_in_join_order() -> None:
+    _, nsp = make()
+    connect_many(nsp, "a")
+    nsp.join("a", "x")
+    nsp.leave("a", "a")
+    nsp.join("a", "a")  # now after x in join order
+    assert nsp.disconnect("a", "bye") == [
+        SocketDisconnecting(nsp="/", sid="a", reason="bye"),
+        RoomLeft(nsp="/", room="x", sid="a"),
+        RoomDeleted(nsp="/", room="x"),
+        RoomLeft(nsp="/", room="a", sid="a"),
+        RoomDeleted(nsp="/", room="a"),
+        SocketDisconnected(nsp="/", sid="a", reason="bye"),
+    ]
+    nsp.connect("b")
+    nsp.leave("b", "b")
+    assert nsp.disconnect("b") == [  # no id room, no notice for it
+        SocketDisconnecting(nsp="/", sid="b", reason=SERVER_DISCONNECT),
+        SocketDisconnected(nsp="/", sid="b", reason=SERVER_DISCONNECT),
+    ]
 
 
 # -- queries ------------------------------------------------------------------------------------

@@ -7,12 +7,15 @@ Public API only.
 
 from __future__ import annotations
 
+import copy
 import enum
 import itertools
 import math
+import pickle
 import typing
 from collections.abc import Callable
 from typing import Any
+from unittest import mock
 
 import attrs
 import pytest
@@ -356,8 +359,100 @@ def test_outputs_are_frozen_values() -> None:
     for output in outputs:
         with pytest.raises(attrs.exceptions.FrozenInstanceError):
             output.nsp = "/other"
-        assert attrs.evolve(output) == output
+        assert copy.copy(output) == output
+        assert copy.deepcopy(output) == output
+        assert pickle.loads(pickle.dumps(output)) == output
     assert SocketDisconnecting(nsp="/", sid="a", reason="r").close_connection is False
+
+
+#: The outputs made for each socket that comes or goes (tuples underneath, for speed), with
+#: the repr they had as attrs classes.
+PER_SOCKET_OUTPUTS: list[tuple[Any, str]] = [
+    (Connected(nsp="/", sid="a"), "Connected(nsp='/', sid='a')"),
+    (RoomCreated(nsp="/", room=42), "RoomCreated(nsp='/', room=42)"),
+    (RoomJoined(nsp="/", room="x", sid="a"), "RoomJoined(nsp='/', room='x', sid='a')"),
+    (RoomLeft(nsp="/", room="x", sid="a"), "RoomLeft(nsp='/', room='x', sid='a')"),
+    (RoomDeleted(nsp="/", room="x"), "RoomDeleted(nsp='/', room='x')"),
+    (
+        SocketDisconnecting(nsp="/", sid="a", reason="r"),
+        "SocketDisconnecting(nsp='/', sid='a', reason='r', close_connection=False)",
+    ),
+    (
+        SocketDisconnected(nsp="/c", sid="a", reason="r"),
+        "SocketDisconnected(nsp='/c', sid='a', reason='r')",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("output", "shown"), PER_SOCKET_OUTPUTS, ids=[type(o).__name__ for o, _ in PER_SOCKET_OUTPUTS]
+)
+def test_per_socket_outputs_are_values_read_by_field_name(output: Any, shown: str) -> None:
+    cls = type(output)
+    assert repr(output) == str(output) == shown
+    fields = {name: getattr(output, name) for name in cls._fields}
+    assert list(fields) == list(cls.__annotations__)  # the fields, in the class's order
+    # Built by keyword only, each value to its field.
+    twin = cls(**fields)
+    assert twin == output and (twin != output) is False and twin is not output
+    assert hash(twin) == hash(output)
+    assert len({output, twin}) == 1
+    with pytest.raises(TypeError):
+        cls(*fields.values())
+    with pytest.raises(TypeError):
+        cls(**dict(fields, extra=1))
+    # Never equal to the tuple underneath, in either direction, nor to anything else.
+    assert output != tuple(output) and tuple(output) != output
+    assert not output == tuple(output)  # noqa: SIM201
+    assert output != object() and output != list(output)
+    # Something that says it equals anything still may (as with any value).
+    assert output == mock.ANY and [output] == [mock.ANY]
+    # Immutable, slotted, unordered, like the frozen attrs values they replace.
+    for name in (*cls._fields, "extra"):
+        with pytest.raises(attrs.exceptions.FrozenInstanceError):
+            setattr(output, name, None)
+        with pytest.raises(attrs.exceptions.FrozenInstanceError):
+            delattr(output, name)
+    assert not hasattr(output, "__dict__")
+    for compare in (
+        lambda: output < twin,
+        lambda: output <= twin,
+        lambda: output > twin,
+        lambda: output >= twin,
+        lambda: tuple(output) < output,
+        lambda: output >= tuple(output),
+    ):
+        with pytest.raises(TypeError, match="values are not ordered"):
+            compare()
+    # Matched by keyword, as attrs' keyword-only classes are; never as a whole.
+    match output:
+        case Connected(sid=sid) | SocketDisconnecting(sid=sid) | SocketDisconnected(sid=sid):
+            assert sid == "a"
+        case RoomCreated(room=room) | RoomDeleted(room=room):
+            assert room in (42, "x")
+        case RoomJoined(room=room, sid=sid) | RoomLeft(room=room, sid=sid):
+            assert (room, sid) == ("x", "a")
+        case _:
+            raise AssertionError(output)
+    assert cls.__match_args__ == ()
+    with pytest.raises(TypeError):
+        match output:
+            case Connected(_) | RoomCreated(_) | RoomJoined(_) | RoomLeft(_):
+                pass
+            case RoomDeleted(_) | SocketDisconnecting(_) | SocketDisconnected(_):
+                pass
+
+
+def test_outputs_with_the_same_items_are_told_apart_by_class() -> None:
+    joined, left = RoomJoined(nsp="/", room="x", sid="a"), RoomLeft(nsp="/", room="x", sid="a")
+    created, deleted = RoomCreated(nsp="/", room="x"), RoomDeleted(nsp="/", room="x")
+    assert joined != left and left != joined and not joined == left  # noqa: SIM201
+    assert created != deleted and deleted != created
+    assert len({joined, left, created, deleted}) == 4
+    assert [joined, created] != [left, deleted]
+    assert SocketDisconnecting(nsp="/", sid="a", reason="r", close_connection=True) != (
+        SocketDisconnecting(nsp="/", sid="a", reason="r")
+    )
 
 
 # -- RoomEngine.handle -------------------------------------------------------------------------
