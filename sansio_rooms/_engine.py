@@ -547,6 +547,34 @@ class Namespace:
             local=local,
         )
 
+    def select_routes(
+        self,
+        rooms: Iterable[Room] | Room | None = None,
+        except_: Iterable[Room] | Room = (),
+        sids: Iterable[str] | None = None,
+        sender: str | None = None,
+    ) -> Collection[Any]:
+        """The routes :meth:`emit` would hand out for this selection, in delivery order, and
+        nothing else: what a server needs to send a broadcast it encodes itself, once per
+        event a handler forwards (no :class:`Deliveries` made)."""
+        if (
+            sender is not None
+            and sids is None
+            and except_ == ()
+            and type(rooms) is tuple
+            and len(rooms) == 1
+        ):
+            # socket.to(room).emit(...), the commonest broadcast of a chat: the members of a
+            # named room (a room by name is a str), minus those not receiving, minus the
+            # sender. Anything else, an id room included, goes the general way.
+            members = self._rooms.get(rooms[0]) if type(rooms[0]) is str else None
+            if members is not None and type(sender) is str and sender in self._rooms_of:
+                result = _discard(members.copy(), self._not_receiving)
+                result.pop(sender, None)
+                return self._routes(result, False)
+        recipients = self._select(rooms, except_, sids, sender)
+        return self._routes(recipients, rooms is None and sids is None)
+
     def emit_with_ack(
         self,
         payload: Any,

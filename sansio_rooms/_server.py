@@ -742,10 +742,8 @@ class ServerMachine:
         connection state recovery, its parameters positional: a server's broadcast path, once
         per event a handler forwards."""
         messages = encode_event(nsp, data)
-        deliveries = self._namespace(nsp).emit(
-            None, rooms=rooms, except_=except_, sids=sids, sender=sender
-        )
-        return self._transmit(deliveries.routes, messages, volatile, compress)
+        routes = self._namespace(nsp).select_routes(rooms, except_, sids, sender)
+        return self._transmit(routes, messages, volatile, compress)
 
     def emit_with_ack(
         self,

@@ -1449,3 +1449,38 @@ def test_members_lists_a_room_in_every_state() -> None:
     assert nsp.members("nowhere") == ()
     with pytest.raises(InvalidRoomError):
         nsp.members(None)  # type: ignore[arg-type]
+
+
+def test_select_routes_are_the_routes_emit_hands_out() -> None:
+    nsp = RoomEngine().namespace("/")
+    for sid in ("a", "b", "c", "d", "e"):
+        nsp.connect(sid, route=f"route-{sid}")
+    nsp.connect("p", pending=True, route="route-p")
+    nsp.join("p", "room")
+    nsp.join("a", ["room", "other"])
+    nsp.join("b", "room")
+    nsp.join("c", ["room", "other"])
+    nsp.join("e", "room")
+    nsp.begin_disconnect("e")  # disconnecting: in the room, not receiving
+    selections: list[dict[str, Any]] = [
+        {"rooms": ("room",), "sender": "a"},  # the one-room fast path
+        {"rooms": ("room",), "sender": "e"},  # a disconnecting sender
+        {"rooms": ("room",), "sender": "d"},  # a sender outside the room
+        {"rooms": ("d",), "sender": "a"},  # an id room: the general way
+        {"rooms": ("nowhere",), "sender": "a"},
+        {"rooms": (7,), "sender": "a"},
+        {"rooms": ("room", "other"), "sender": "b"},
+        {"rooms": ("room",), "except_": "other", "sender": "b"},
+        {"rooms": "room"},
+        {"sender": "a"},
+        {},
+        {"sids": ["d", "b"]},
+    ]
+    for selection in selections:
+        routes = list(nsp.select_routes(**selection))
+        assert routes == list(nsp.emit(None, **selection).routes), selection
+    assert list(nsp.select_routes(("room",), sender="a")) == ["route-b", "route-c"]
+    with pytest.raises(UnknownSocketError):
+        nsp.select_routes(("room",), sender="gone")
+    with pytest.raises(LocalProtocolError):
+        nsp.select_routes(("room",), sender=1)  # type: ignore[arg-type]
