@@ -166,7 +166,7 @@ def test_the_broadcast_picture_shows_calls_between_public_objects_only() -> None
     # What the protocol page says: the packet is encoded once for every recipient, the
     # recipients chosen by the rooms engine, the frames built by the Engine.IO server.
     assert calls[emit:].count("encode_event") == 1
-    assert "Namespace.emit" in calls[emit:]
+    assert "Namespace.select_routes" in calls[emit:]
     assert "EngineIOServer.broadcast" in calls[emit:]
 
 
