@@ -17,6 +17,7 @@ import attrs
 
 from ._errors import LocalProtocolError, SansioRoomsError
 from ._names import Room, normalize_namespace, normalize_rooms
+from ._slots import new, slot_setters
 
 __all__ = [
     "ConnectionRefusedError",
@@ -268,7 +269,6 @@ class Selection:
         return attrs.evolve(self, nsp=normalize_namespace(namespace))
 
 
-_new = object.__new__
 (
     _set_nsp,
     _set_rooms,
@@ -278,15 +278,14 @@ _new = object.__new__
     _set_compress_flag,
     _set_local_flag,
     _set_timeout_seconds,
-) = (Selection.__dict__[field.name].__set__ for field in attrs.fields(Selection))
+) = slot_setters(Selection)
 
 
 def sender_selection(nsp: str, sender: str, rooms: tuple[Room, ...]) -> Selection:
     """``Selection(nsp=nsp, sender=sender, rooms=rooms)`` for rooms already normalised, at
     half the cost (``socket.to(room)``: once per event in a chat's handler). Every field is
-    written, through its slot (attrs' frozen ``__init__`` goes through
-    ``object.__setattr__``)."""
-    selection = _new(Selection)
+    written, through its slot (see ``_slots``)."""
+    selection = new(Selection)
     _set_nsp(selection, nsp)
     _set_rooms(selection, rooms)
     _set_except_rooms(selection, ())

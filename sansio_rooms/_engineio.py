@@ -22,6 +22,7 @@ from collections.abc import Sequence
 import attrs
 
 from ._errors import LocalProtocolError, RemoteProtocolError
+from ._slots import new, slot_setters
 
 __all__ = [
     "RECORD_SEPARATOR",
@@ -113,14 +114,12 @@ def _binary_refused(packet_type: EioPacketType) -> LocalProtocolError:
 
 # Writing through the slot descriptors costs a third less than attrs' frozen-class
 # object.__setattr__, on a path taken for every frame.
-_set_type = EioPacket.__dict__["type"].__set__
-_set_data = EioPacket.__dict__["data"].__set__
-_new = object.__new__
+_set_type, _set_data = slot_setters(EioPacket)
 
 
 def _new_packet(packet_type: EioPacketType, data: str | bytes | None) -> EioPacket:
     # Decoded input is already checked: skip the constructor's checks (h11's `_parsed=True`).
-    packet = _new(EioPacket)
+    packet = new(EioPacket)
     _set_type(packet, packet_type)
     _set_data(packet, data)
     return packet

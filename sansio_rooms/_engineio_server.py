@@ -52,6 +52,7 @@ from ._engineio import (
     http_error_body,
 )
 from ._errors import InvalidStateError, LocalProtocolError, RemoteProtocolError
+from ._slots import new, slot_setters
 
 __all__ = [
     "SESSION_TRANSITIONS",
@@ -140,18 +141,15 @@ class WebSocketSend:
     control: bool = False
 
 
-_new = object.__new__
-_set_handles, _set_frames, _set_volatile, _set_compress, _set_control = (
-    WebSocketSend.__dict__[field.name].__set__ for field in attrs.fields(WebSocketSend)
-)
+_set_handles, _set_frames, _set_volatile, _set_compress, _set_control = slot_setters(WebSocketSend)
 
 
 def _websocket_send(
     handles: tuple[Handle, ...], frames: tuple[str | bytes, ...], volatile: bool, compress: bool
 ) -> WebSocketSend:
-    """``WebSocketSend(...)`` of a broadcast, through the slots (once per broadcast: attrs'
-    frozen ``__init__`` costs twice as much)."""
-    output = _new(WebSocketSend)
+    """``WebSocketSend(...)`` of a broadcast, through the slots (see ``_slots``): once per
+    broadcast."""
+    output = new(WebSocketSend)
     _set_handles(output, handles)
     _set_frames(output, frames)
     _set_volatile(output, volatile)
@@ -188,14 +186,12 @@ class MessageReceived:
     data: str | bytes
 
 
-_set_message_eio_sid, _set_message_data = (
-    MessageReceived.__dict__[field.name].__set__ for field in attrs.fields(MessageReceived)
-)
+_set_message_eio_sid, _set_message_data = slot_setters(MessageReceived)
 
 
 def _message_received(eio_sid: str, data: str | bytes) -> MessageReceived:
     """``MessageReceived(eio_sid=..., data=...)`` through the slots: once per message in."""
-    output = _new(MessageReceived)
+    output = new(MessageReceived)
     _set_message_eio_sid(output, eio_sid)
     _set_message_data(output, data)
     return output

@@ -55,6 +55,7 @@ from ._recovery import (
     RecoveryStore,
     RestoredSession,
 )
+from ._slots import new, slot_setters
 from ._socketio import SioDecoder, SioPacket, SioPacketType, encode_event, encode_sio_packet
 from ._state import SocketState
 
@@ -164,17 +165,15 @@ ServerOutput: TypeAlias = (
 
 # One EventReceived per event a client sends: made through the slot descriptors, without
 # attrs' keyword __init__, for a third of the cost.
-_set_event_nsp = EventReceived.__dict__["nsp"].__set__
-_set_event_sid = EventReceived.__dict__["sid"].__set__
-_set_event_event = EventReceived.__dict__["event"].__set__
-_set_event_args = EventReceived.__dict__["args"].__set__
-_set_event_ack_id = EventReceived.__dict__["ack_id"].__set__
+_set_event_nsp, _set_event_sid, _set_event_event, _set_event_args, _set_event_ack_id = slot_setters(
+    EventReceived
+)
 
 
 def _event_received(
     nsp: str, sid: str, event: Any, args: tuple[Any, ...], ack_id: int | None
 ) -> EventReceived:
-    output: EventReceived = object.__new__(EventReceived)
+    output: EventReceived = new(EventReceived)
     _set_event_nsp(output, nsp)
     _set_event_sid(output, sid)
     _set_event_event(output, event)

@@ -29,6 +29,7 @@ from typing import Any, TypeAlias
 import attrs
 
 from ._errors import LocalProtocolError, RemoteProtocolError
+from ._slots import new, slot_setters
 
 __all__ = [
     "MAX_ACK_ID",
@@ -191,16 +192,12 @@ def _check_nsp(nsp: Any) -> None:
 
 # Writing through the slot descriptors costs a third less than attrs' frozen-class
 # object.__setattr__, on a path taken for every packet.
-_set_type = SioPacket.__dict__["type"].__set__
-_set_nsp = SioPacket.__dict__["nsp"].__set__
-_set_data = SioPacket.__dict__["data"].__set__
-_set_id = SioPacket.__dict__["id"].__set__
-_new = object.__new__
+_set_type, _set_nsp, _set_data, _set_id = slot_setters(SioPacket)
 
 
 def _new_packet(packet_type: SioPacketType, nsp: str, data: Any, ack_id: int | None) -> SioPacket:
     # The decoder has checked everything already: skip the constructor (h11's `_parsed=True`).
-    packet = _new(SioPacket)
+    packet = new(SioPacket)
     _set_type(packet, packet_type)
     _set_nsp(packet, nsp)
     _set_data(packet, data)
