@@ -68,8 +68,9 @@ class TransportDriver(abc.ABC):
         # The request that opens a session, while the machine handles it (see _opened_by).
         self._opening: HandshakeRequest | None = None
         self._timer_when: float | None = None
-        # True while _run performs outputs: a _run inside it (a plain handler's emit) leaves
-        # the timer to the outer one, which looks at the deadline once, after everything.
+        # True while the timer is held (_hold_timer): by _run performing outputs, so that a
+        # _run inside it (a plain handler's emit) leaves the timer to the outer one, or by a
+        # binding for the frames of one read. The holder looks at the deadline once, after.
         self._performing = False
         # HTTP requests and WebSockets the ASGI app is serving for this server right now.
         self._connections = 0
@@ -135,17 +136,16 @@ class TransportDriver(abc.ABC):
     def _run(self, outputs: list[Any]) -> None:
         """Perform the machine's outputs, then re-arm the timer for its next deadline."""
         dispatch = self._dispatch
-        if self._performing:
-            for output in outputs:
-                dispatch[type(output)](self, output)
-            return
-        self._performing = True
+        # Inside another _run (a plain handler's emit) or a held batch, the holder re-arms.
+        held = self._hold_timer()
         try:
             for output in outputs:
                 dispatch[type(output)](self, output)
         finally:
-            self._performing = False
-        self._rearm()
+            if held:
+                self._performing = False
+        if held:
+            self._rearm()
 
     def _rearm(self) -> None:
         """Set the timer for the machine's next deadline, if that has moved."""
