@@ -392,6 +392,10 @@ class EngineIOServer:
         self._by_get: dict[Handle, _Session] = {}
         self._timers: list[tuple[float, int, str]] = []
         self._timer_seq = itertools.count()
+        # Between begin_batch and end_batch: the sessions whose parked GET has packets to
+        # take (each once, or more: end_batch answers a GET once).
+        self._batching = False
+        self._due: list[_Session] = []
 
     # -- queries -----------------------------------------------------------------------------
 
@@ -702,6 +706,31 @@ class EngineIOServer:
 
     # -- packets out -------------------------------------------------------------------------
 
+    def begin_batch(self) -> None:
+        """Inputs come in a batch (what a host read at once, or the outputs of one input):
+        until :meth:`end_batch`, a parked GET is not answered at its first packet but once,
+        with every packet queued for it in the batch, in one body.
+
+        Node answers at the first packet; the rest then wait for the client's next GET, a
+        round trip later. Nothing is sent later than that way: a host writes what the
+        machine answers when its batch is done anyway.
+        """
+        self._batching = True
+
+    def end_batch(self) -> list[TransportOutput]:
+        """End the batch: the answers of the parked GETs that have packets to take."""
+        self._batching = False
+        due = self._due
+        if not due:
+            return []
+        self._due = []
+        outputs: list[TransportOutput] = []
+        for session in due:
+            # Answered meanwhile (a close, an upgrade, a GET that found packets), or gone.
+            if session.get is not None and session.outbox:
+                outputs += self._flush_get(session)
+        return outputs
+
     def send(
         self,
         eio_sid: str,
@@ -749,11 +778,20 @@ class EngineIOServer:
     def _queue(
         self, session: _Session, frames: tuple[str | bytes, ...], volatile: bool
     ) -> list[TransportOutput]:
-        if volatile and session.get is None:
+        if session.get is not None:
+            if self._batching:
+                # Answered by end_batch, with whatever else comes before it. A parked GET
+                # has an empty outbox (_poll answers at once otherwise): the first packets
+                # make it due.
+                if not session.outbox:
+                    self._due.append(session)
+                session.outbox += frames
+                return []
+            session.outbox += frames
+            return self._flush_get(session)
+        if volatile:
             return []  # not writable right now: a volatile packet is dropped
         session.outbox += frames
-        if session.get is not None:
-            return self._flush_get(session)
         over = len(session.outbox) > self.max_buffered_packets
         if over and session.pong_deadline is None and session.next_ping != 0.0:
             # Far behind with no GET here: between a response and the next GET (a burst can

@@ -331,6 +331,17 @@ class ServerMachine:
         """The binding gave up on the WebSocket (a full write buffer, a failed write)."""
         return self._up(self.eio.websocket_failed(handle, now, description), now)
 
+    def begin_batch(self) -> None:
+        """Inputs come in a batch: the parked long-polling GETs are answered at
+        :meth:`end_batch`, once each, with everything sent to them meanwhile
+        (:meth:`EngineIOServer.begin_batch`)."""
+        self.eio.begin_batch()
+
+    def end_batch(self) -> list[ServerOutput]:
+        """End the batch: the answers of the parked GETs that have packets to take."""
+        outputs: list[Any] = self.eio.end_batch()  # (transport outputs: no copy to widen)
+        return outputs
+
     def next_deadline(self) -> float | None:
         """When :meth:`advance` must next be called, or ``None``."""
         timers = self._connect_timers

@@ -141,11 +141,13 @@ class TransportDriver(abc.ABC):
         try:
             for output in outputs:
                 dispatch[type(output)](self, output)
-        finally:
-            if held:
+        except BaseException:
+            if held:  # the batch's answers still go out; the timer is left as it is
                 self._performing = False
+                self._end_batch()
+            raise
         if held:
-            self._rearm()
+            self._release_timer()
 
     def _rearm(self) -> None:
         """Set the timer for the machine's next deadline, if that has moved."""
@@ -157,16 +159,25 @@ class TransportDriver(abc.ABC):
     def _hold_timer(self) -> bool:
         """Inputs come in a batch (the frames of one read, 26 on average under load): their
         ``_run`` calls leave the timer alone, and ``_release_timer`` sets it once, after them.
-        False if it is held already (that holder releases it). Not to be held across an
-        ``await``: other tasks' outputs would wait for it to be set."""
+        The machine batches too: a parked long-polling GET is answered at the release, with
+        everything the batch sent it (``begin_batch``). False if it is held already (that
+        holder releases it). Not to be held across an ``await``: other tasks' outputs would
+        wait for it."""
         if self._performing:
             return False
         self._performing = True
+        self.machine.begin_batch()
         return True
 
     def _release_timer(self) -> None:
         self._performing = False
+        self._end_batch()
         self._rearm()
+
+    def _end_batch(self) -> None:
+        dispatch = self._dispatch
+        for output in self.machine.end_batch():
+            dispatch[type(output)](self, output)
 
     def _on_timer(self) -> None:
         self._timer_when = None

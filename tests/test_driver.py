@@ -269,6 +269,76 @@ def test_emits_from_the_connect_handler_over_long_polling() -> None:
     assert packets[0].startswith("40{") and packets[1:] == ['42["welcome",1]', '42["welcome",2]']
 
 
+def _polling_client(driver: Driver) -> dict[str, str]:
+    """A long-polling client connected to "/", its CONNECT reply read: its query."""
+    query = {"EIO": "4", "transport": "polling"}
+    handshake = _Request()
+    driver._receive_request(HttpRequest(handle=handshake, method="GET", query=query))
+    query["sid"] = json.loads(handshake.response.body[1:])["sid"]
+    driver._receive_request(HttpRequest(handle=_Request(), method="POST", query=query, body=b"40"))
+    driver.settle()
+    get = _Request()
+    driver._receive_request(HttpRequest(handle=get, method="GET", query=query))
+    assert get.response.body.startswith(b"40{")
+    return query
+
+
+def test_a_parked_get_takes_every_broadcast_of_one_post_in_one_answer() -> None:
+    driver = Driver()
+
+    @driver.on("say")
+    def say(socket: Socket, value: int) -> None:
+        socket.broadcast.emit("msg", value)  # a plain handler: it runs within the POST
+
+    listener, sender = _polling_client(driver), _polling_client(driver)
+    get = _Request()
+    driver._receive_request(HttpRequest(handle=get, method="GET", query=listener))
+    assert get.response is None  # parked
+    says = b"\x1e".join(b'42["say",%d]' % value for value in range(3))
+    post = _Request()
+    driver._receive_request(HttpRequest(handle=post, method="POST", query=sender, body=says))
+    assert post.response.body == b"ok"
+    # Not the first broadcast alone (then the others a round trip later): all three.
+    assert get.response.body == b'42["msg",0]\x1e42["msg",1]\x1e42["msg",2]'
+    # A broadcast from no input at all (a task's) is a batch of one: answered at once.
+    get = _Request()
+    driver._receive_request(HttpRequest(handle=get, method="GET", query=listener))
+    driver._spawn(driver.emit("late", 1))
+    driver.settle()
+    assert get.response.body == b'42["late",1]'
+
+
+class _BrokenRequest(_Request):
+    def respond(self, response: Any) -> None:
+        raise RuntimeError("a binding's bug")
+
+
+def test_the_answers_of_a_batch_go_out_even_when_performing_it_fails() -> None:
+    driver = Driver()
+
+    @driver.on("say")
+    def say(socket: Socket, value: int) -> None:
+        socket.broadcast.emit("msg", value)
+
+    listener, sender = _polling_client(driver), _polling_client(driver)
+    get = _Request()
+    driver._receive_request(HttpRequest(handle=get, method="GET", query=listener))
+    post = _BrokenRequest()
+    with pytest.raises(RuntimeError, match="a binding's bug"):
+        driver._receive_request(
+            HttpRequest(handle=post, method="POST", query=sender, body=b'42["say",7]')
+        )
+    assert get.response.body == b'42["msg",7]'
+    # The batch is over: the next one is held and answered as usual.
+    get = _Request()
+    driver._receive_request(HttpRequest(handle=get, method="GET", query=listener))
+    post = _Request()
+    driver._receive_request(
+        HttpRequest(handle=post, method="POST", query=sender, body=b'42["say",8]')
+    )
+    assert get.response.body == b'42["msg",8]'
+
+
 def test_a_namespace_in_second_place_is_the_namespace() -> None:
     driver = Driver()
 

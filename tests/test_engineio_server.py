@@ -1161,6 +1161,82 @@ def test_an_outbox_over_the_limit_goes_to_a_parked_get_at_once() -> None:
     assert eio.next_deadline() == 25.0  # no hurried ping: it was read
 
 
+# -- batches -----------------------------------------------------------------------------------
+
+
+def test_in_a_batch_a_parked_get_is_answered_once_at_its_end_with_everything() -> None:
+    eio = engineio_server(max_buffered_packets=2)
+    first, second, idle = (Client(eio, name, "polling") for name in "pqr")
+    Client(eio, "w")
+    first_get, second_get = parked(first), parked(second)
+    eio.begin_batch()
+    # The WebSocket's frames go at once; the parked GETs wait for the end of the batch, even
+    # past max_buffered_packets (they take it all), and volatile packets are queued for them.
+    assert eio.broadcast(["E1", "E2", "E3", "E4"], ["a"]) == [ws_send("w", "4a")]
+    assert eio.send("E1", ["b", b"\x01"]) == []
+    assert eio.broadcast(["E1", "E2", "E3"], ["v"], volatile=True) == []
+    assert eio.send("E1", ["c"]) == []
+    assert eio.end_batch() == [
+        polled(first_get, "4a\x1e4b\x1ebAQ==\x1e4v\x1e4c"),
+        polled(second_get, "4a\x1e4v"),
+    ]
+    assert eio.next_deadline() == 25.0  # no hurried ping: everything was taken
+    # The batch is over: the next packet answers a parked GET at once, and the idle client
+    # (no GET parked) kept its packet but not the volatile one.
+    assert eio.end_batch() == []
+    again = parked(first)
+    assert eio.send("E1", ["d"]) == [polled(again, "4d")]
+    handle, outputs = idle.poll()
+    assert outputs == [polled(handle, "4a")]
+
+
+def test_a_get_answered_or_gone_within_the_batch_is_not_answered_again() -> None:
+    eio = engineio_server()
+    closing, leaving, upgraded, overlapping = (Client(eio, name, "polling") for name in "pqrs")
+    closing_get, leaving_get, upgraded_get = parked(closing), parked(leaving), parked(upgraded)
+    overlapped = parked(overlapping)
+    eio.websocket_connect("ws", query("E3", transport="websocket"), 0.0)
+    assert eio.websocket_message("ws", "2probe", 0.0) == [ws_send("ws", "3probe")]
+    eio.begin_batch()
+    assert eio.broadcast(["E1", "E2", "E3", "E4"], ["a"]) == []
+    # Closed by the host: the close packet goes with what was queued, at once.
+    assert eio.close("E1", 0.0) == [
+        polled(closing_get, "4a\x1e1"),
+        closed("E1", "forced close", "closed by the server"),
+    ]
+    # The client went away: its session is over.
+    assert eio.request_closed(leaving_get, 0.0) == [
+        closed("E2", "transport error", "poll connection closed prematurely")
+    ]
+    # Upgraded to a WebSocket: the parked GET is refused and the packets go on the WebSocket.
+    assert eio.websocket_message("ws", "5", 0.0) == [
+        http_error(upgraded_get, 3),
+        ws_send("ws", "4a"),
+    ]
+    # A second GET overlaps the parked one, as outside a batch: the session is closed and
+    # the parked GET gets the close packet at once, after what was queued.
+    second, outputs = overlapping.poll(0.0)
+    assert outputs == [
+        http_error(second, 3),
+        polled(overlapped, "4a\x1e1"),
+        closed("E4", "transport error", "overlap from client"),
+    ]
+    assert eio.end_batch() == []
+
+
+def test_packets_queued_before_a_get_of_the_batch_are_taken_by_it_at_once() -> None:
+    eio = engineio_server()
+    client = Client(eio, "p", "polling")
+    eio.begin_batch()
+    assert eio.send("E1", ["a"]) == []
+    handle, outputs = client.poll()
+    assert outputs == [polled(handle, "4a")]
+    # A GET parked in the batch is due at its end once packets come for it.
+    handle = parked(client)
+    assert eio.send("E1", ["b"]) == []
+    assert eio.end_batch() == [polled(handle, "4b")]
+
+
 def test_websocket_sessions_have_no_outbox_limit() -> None:
     eio = engineio_server(max_buffered_packets=1)
     Client(eio, "w")

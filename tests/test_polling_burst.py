@@ -3,10 +3,11 @@
 Over real sockets, on each binding: healthy long-polling clients that poll continuously, one
 stalled one (it connects, then never polls again) and a WebSocket client whose ``burst``
 event makes the server broadcast ``3 * max_buffered_packets`` events back to back. The burst
-is one handler broadcasting in a loop: nothing in it lets the event loop run, so every poller
-is between two GETs for all but the first of them, on both bindings, every time. (A burst of
-events from the WebSocket client does the same on asyncio, where the frames of one TCP read
-are all handled before the loop polls its sockets again; on trio it depends on scheduling.)
+is one handler broadcasting in a loop. The first broadcast answers every parked GET; the
+handler then lets the loop run once (``sleep(0)``): that ends the batch those GETs are
+answered in (a parked GET is answered at the end of its batch, with everything the batch
+brought it) and writes their answers. Nothing after that lets the loop run, so every poller is
+between two GETs for all but the first broadcast, on both bindings, every time.
 
 A healthy client is away for one round trip at most: it must get every event and never be
 closed. The stalled client must be closed, within the ping timeout: it never answers.
@@ -20,6 +21,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+import trio
 
 from .interop._interop_bindings import BINDINGS, BindingAPI
 
@@ -34,6 +36,8 @@ PATH = "/socket.io/"
 
 def install(disconnects: list[tuple[str, str]]) -> Any:
     def install_on(server: Any, api: BindingAPI) -> None:
+        sleep = trio.sleep if api.name.startswith("trio") else asyncio.sleep
+
         @server.on("connect")
         async def connect(socket: Any, auth: Any) -> None:
             socket.data["role"] = (auth or {}).get("role")
@@ -42,6 +46,8 @@ def install(disconnects: list[tuple[str, str]]) -> Any:
         async def burst(socket: Any, count: int) -> None:
             for index in range(count):
                 await socket.broadcast.emit("msg", index)
+                if index == 0:  # the first one goes to the parked GETs alone
+                    await sleep(0)
 
         @server.on("disconnect")
         async def disconnect(socket: Any, reason: str) -> None:
