@@ -257,6 +257,14 @@ def test_emits_from_the_connect_handler_over_long_polling() -> None:
         await socket.emit("welcome", 1)
         await socket.emit("welcome", 2)
 
+    _, first_poll = _connect_polling(driver)
+    packets = first_poll.decode().split("\x1e")
+    assert packets[0].startswith("40{") and packets[1:] == ['42["welcome",1]', '42["welcome",2]']
+
+
+def _connect_polling(driver: Driver) -> tuple[dict[str, str], bytes]:
+    """A long-polling client connects to "/": its query, and the answer of its first GET
+    after the CONNECT (the CONNECT reply first)."""
     query = {"EIO": "4", "transport": "polling"}
     handshake = _Request()
     driver._receive_request(HttpRequest(handle=handshake, method="GET", query=query))
@@ -265,22 +273,14 @@ def test_emits_from_the_connect_handler_over_long_polling() -> None:
     driver.settle()
     get = _Request()
     driver._receive_request(HttpRequest(handle=get, method="GET", query=query))
-    packets = get.response.body.decode().split("\x1e")
-    assert packets[0].startswith("40{") and packets[1:] == ['42["welcome",1]', '42["welcome",2]']
+    body: bytes = get.response.body
+    assert body.startswith(b"40{")
+    return query, body
 
 
 def _polling_client(driver: Driver) -> dict[str, str]:
     """A long-polling client connected to "/", its CONNECT reply read: its query."""
-    query = {"EIO": "4", "transport": "polling"}
-    handshake = _Request()
-    driver._receive_request(HttpRequest(handle=handshake, method="GET", query=query))
-    query["sid"] = json.loads(handshake.response.body[1:])["sid"]
-    driver._receive_request(HttpRequest(handle=_Request(), method="POST", query=query, body=b"40"))
-    driver.settle()
-    get = _Request()
-    driver._receive_request(HttpRequest(handle=get, method="GET", query=query))
-    assert get.response.body.startswith(b"40{")
-    return query
+    return _connect_polling(driver)[0]
 
 
 def test_a_parked_get_takes_every_broadcast_of_one_post_in_one_answer() -> None:
