@@ -712,8 +712,8 @@ class EngineIOServer:
         with every packet queued for it in the batch, in one body.
 
         Node answers at the first packet; the rest then wait for the client's next GET, a
-        round trip later. Nothing is sent later than that way: a host writes what the
-        machine answers when its batch is done anyway.
+        round trip later. A host that writes once its batch is done (both bindings do)
+        sends nothing later this way.
         """
         self._batching = True
 
