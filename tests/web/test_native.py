@@ -248,6 +248,61 @@ def test_idle_and_unfinished_http_connections_are_closed(
     run(native, scenario)
 
 
+def test_a_parked_get_is_answered_or_its_client_leaving_ends_the_session(native: str) -> None:
+    """A parked GET waits for what is sent to its session; its client leaving instead ends
+    the session ("transport error"), and the other sessions are untouched."""
+    api = _api(native)
+
+    async def scenario(web: Web) -> None:
+        server = api.AsyncServer()
+        disconnects: list[str] = []
+
+        @server.on("ping")
+        async def ping(socket: Any) -> None:
+            await socket.emit("pong")
+
+        @server.on("disconnect")
+        async def disconnect(socket: Any, reason: str) -> None:
+            disconnects.append(reason)
+
+        async with web.serve(lambda: api.ASGIApp(server), before_stop=server.shutdown) as served:
+            async with aiohttp.ClientSession() as http:
+                url = served.url + "/socket.io/?EIO=4&transport=polling"
+                queries = []
+                for _ in range(2):
+                    async with http.get(url) as response:
+                        sid = json.loads((await response.text())[1:])["sid"]
+                    query = f"{url}&sid={sid}"
+                    async with http.post(query, data="40") as response:
+                        assert await response.text() == "ok"
+                    async with http.get(query) as response:
+                        assert (await response.text()).startswith("40{")
+                    queries.append(query)
+                staying, leaving = queries
+                parked = asyncio.ensure_future(http.get(staying))
+                await asyncio.sleep(0.2)
+                assert not parked.done()
+                async with http.post(staying, data='42["ping"]') as response:
+                    assert await response.text() == "ok"
+                async with await asyncio.wait_for(parked, 5) as response:
+                    assert await response.text() == '42["pong"]'
+            # A raw connection parks a GET of the other session, then closes.
+            path = leaving.removeprefix(served.url)
+            reader, writer = await asyncio.open_connection("127.0.0.1", served.port)
+            writer.write(f"GET {path} HTTP/1.1\r\nHost: h\r\n\r\n".encode())
+            await writer.drain()
+            with pytest.raises(TimeoutError):  # parked: no answer
+                await asyncio.wait_for(reader.read(1), 0.3)
+            writer.close()
+            for _ in range(50):  # (the trio server runs in a thread of its own)
+                if disconnects:
+                    break
+                await asyncio.sleep(0.1)
+            assert disconnects == ["transport error"]
+
+    run(native, scenario)
+
+
 def test_thousands_of_pipelined_long_polls_are_answered_in_order(native: str) -> None:
     """A client may send its requests without waiting for the answers (HTTP/1.1 pipelining):
     every one gets its answer, in order, however many came in one read."""

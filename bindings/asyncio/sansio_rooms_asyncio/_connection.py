@@ -179,6 +179,12 @@ class HttpProtocol(asyncio.BufferedProtocol):
         assert wire is not None
         if self._idle is not None and not self._idle_since_request:
             self._arm_idle(REQUEST_TIMEOUT, since_request=True)  # a request is coming
+        if self._poll_pending is not None:
+            # Pipelined behind a parked GET: the wire keeps it for after the answer, and
+            # nothing more is read until then.
+            transport = self._transport
+            assert transport is not None
+            transport.pause_reading()
         self._perform(wire.receive_data(data))
 
     def eof_received(self) -> bool:
@@ -291,12 +297,11 @@ class HttpProtocol(asyncio.BufferedProtocol):
             return None
         if pending.response is not None:
             return True
-        # A parked GET: nothing more is read until it is answered.
+        # A parked GET. Reading goes on, so that its client leaving is seen at once (the
+        # machine then ends the session, as Node does); a request pipelined behind it waits
+        # in the wire (see data_received).
         self._poll_pending = pending
         self._server._connections += 1
-        transport = self._transport
-        assert transport is not None
-        transport.pause_reading()
         return False
 
     def answer_poll(self, pending: _Poll, response: HttpResponse, now: bool) -> None:
