@@ -403,16 +403,13 @@ class TcpConnection:
             self._answering = True
             self._server._connections += 1
             try:
-                async with trio.open_nursery() as nursery:
-
-                    async def client_left() -> None:
-                        await self._wait_until_gone()
-                        nursery.cancel_scope.cancel()
-
-                    nursery.start_soon(client_left)
-                    await poll.answered.wait()
-                    nursery.cancel_scope.cancel()
+                # Until the client goes away, unless the answer comes first: respond()
+                # cancels the wait (one cancel scope, no task, per parked GET).
+                with trio.CancelScope() as waiting:
+                    poll.waiting = waiting
+                    await self._wait_until_gone()
             finally:
+                poll.waiting = None
                 self._answering = False
                 self._server._connections -= 1
             response = poll.response
@@ -634,17 +631,18 @@ class TcpConnection:
 class _Poll:
     """The machine's handle for a long-polling request of the native server."""
 
-    __slots__ = ("answered", "cors", "response")
+    __slots__ = ("cors", "response", "waiting")
 
     def __init__(self, cors: list[tuple[bytes, bytes]]) -> None:
         self.cors = cors
         self.response: HttpResponse | None = None
-        self.answered = trio.Event()
+        self.waiting: trio.CancelScope | None = None  # the parked GET's wait for its answer
 
     def respond(self, response: HttpResponse) -> None:
         if self.response is None:
             self.response = response
-            self.answered.set()
+            if self.waiting is not None:
+                self.waiting.cancel()
 
 
 def peer_of(get: Callable[[], Any]) -> tuple[str, int] | None:
